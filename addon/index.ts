@@ -1,0 +1,151 @@
+// Typed wrapper around the native addon: the only module that loads the .node file.
+// It validates arguments so the C++ side can trust them.
+import * as path from 'node:path';
+
+export interface Ucred {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+export interface NativeSocket {
+  /** 0 sent, 1 queued, negative errno when refused (e.g. -3 ESRCH, -32 EPIPE). */
+  write(data: Buffer, fds?: number[], cred?: Ucred): number;
+  close(): void;
+  setReading(on: boolean): void;
+  readonly fd: number;
+  readonly pendingWrites: number;
+}
+
+export type ReadHandler = (data: Buffer, fds: number[] | undefined, cred: Ucred | undefined) => void;
+export type CloseHandler = (errno: number) => void;
+
+interface NativeModule {
+  Socket: new (fd: number, datagram: boolean, onRead: ReadHandler, onClose: CloseHandler) => NativeSocket;
+  Listener: new (fd: number, onConnection: (fd: number) => void) => { close(): void };
+  listenUnix(path: string, backlog: number): number;
+  connectUnix(path: string): number;
+  peerCred(fd: number): Ucred;
+  setPassCred(fd: number, on: boolean): void;
+  socketKind(fd: number): { domain: 'unix' | 'other'; type: 'dgram' | 'stream' | 'seqpacket' | 'other' };
+  socketPair(datagram: boolean): [number, number];
+  closeFd(fd: number): void;
+  notifyDatagram(socketPath: string, text: string): void;
+}
+
+// dist/addon/index.js and addon/index.ts both sit two levels below the build output.
+function loadNative(): NativeModule {
+  const candidates = [
+    path.join(__dirname, '..', '..', 'addon', 'build', 'Release', 'cgm_native.node'),
+    path.join(__dirname, 'build', 'Release', 'cgm_native.node'),
+  ];
+  let lastError: unknown;
+  for (const file of candidates) {
+    try {
+      return require(file) as NativeModule;
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw new Error(`cgmanager native addon not built (run npm install): ${String((lastError as Error)?.message)}`);
+}
+
+const native = loadNative();
+
+function assertFd(fd: number): void {
+  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw new TypeError(`not a file descriptor: ${fd}`);
+}
+
+function assertCred(cred: Ucred): void {
+  if (!Number.isInteger(cred.pid) || cred.pid < -0x80000000 || cred.pid > 0x7fffffff) throw new TypeError('bad pid');
+  for (const id of [cred.uid, cred.gid]) {
+    if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new TypeError('bad uid or gid');
+  }
+}
+
+function assertPath(p: string): void {
+  if (typeof p !== 'string' || p.length === 0 || p.includes('\0') || Buffer.byteLength(p) >= 108) {
+    throw new TypeError(`unusable unix socket path: ${JSON.stringify(p)}`);
+  }
+}
+
+/** Wraps an fd we own into a polled socket; the socket owns and closes the fd. */
+export function openSocket(fd: number, datagram: boolean, onRead: ReadHandler, onClose: CloseHandler): NativeSocket {
+  assertFd(fd);
+  return new CheckedSocket(new native.Socket(fd, datagram, onRead, onClose));
+}
+
+class CheckedSocket implements NativeSocket {
+  constructor(private readonly inner: NativeSocket) {}
+
+  write(data: Buffer, fds?: number[], cred?: Ucred): number {
+    if (!Buffer.isBuffer(data)) throw new TypeError('write needs a Buffer');
+    if (fds) {
+      if (fds.length > 16) throw new TypeError('at most 16 fds per message');
+      fds.forEach(assertFd);
+    }
+    if (cred) assertCred(cred);
+    return this.inner.write(data, fds, cred);
+  }
+
+  close(): void {
+    this.inner.close();
+  }
+
+  setReading(on: boolean): void {
+    this.inner.setReading(on);
+  }
+
+  get fd(): number {
+    return this.inner.fd;
+  }
+
+  get pendingWrites(): number {
+    return this.inner.pendingWrites;
+  }
+}
+
+export function listen(fd: number, onConnection: (fd: number) => void): { close(): void } {
+  assertFd(fd);
+  return new native.Listener(fd, onConnection);
+}
+
+export function listenUnix(socketPath: string, backlog = 4096): number {
+  assertPath(socketPath);
+  return native.listenUnix(socketPath, backlog);
+}
+
+export function connectUnix(socketPath: string): number {
+  assertPath(socketPath);
+  return native.connectUnix(socketPath);
+}
+
+export function peerCred(fd: number): Ucred {
+  assertFd(fd);
+  return native.peerCred(fd);
+}
+
+export function setPassCred(fd: number, on: boolean): void {
+  assertFd(fd);
+  native.setPassCred(fd, on);
+}
+
+export function socketKind(fd: number): { domain: 'unix' | 'other'; type: 'dgram' | 'stream' | 'seqpacket' | 'other' } {
+  assertFd(fd);
+  return native.socketKind(fd);
+}
+
+export function socketPair(datagram: boolean): [number, number] {
+  return native.socketPair(datagram);
+}
+
+export function closeFd(fd: number): void {
+  assertFd(fd);
+  native.closeFd(fd);
+}
+
+/** Sends one sd_notify datagram to `socketPath` (a path, or `@name` for the abstract namespace). */
+export function notifyDatagram(socketPath: string, text: string): void {
+  assertPath(socketPath);
+  native.notifyDatagram(socketPath, text);
+}

@@ -1,0 +1,568 @@
+// The native part of cgmanager: unix-socket syscalls that Node cannot make
+// (SO_PEERCRED, SO_PASSCRED, SCM_CREDENTIALS, SCM_RIGHTS, sd_notify datagrams),
+// and a libuv-driven socket that owns its fd so received fds are never lost.
+// It trusts its arguments: addon/index.ts validates them. It never decides
+// anything; it only moves bytes, fds and credentials.
+#include <napi.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <deque>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr int kMaxFdsPerMessage = 16;
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr int kReadsPerWakeup = 32;
+
+// Errors look like Node's own: message "CODE: strerror, syscall", plus code, errno, syscall.
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
+  std::string code = uv_err_name(-err);
+  Napi::Error e = Napi::Error::New(env, code + ": " + strerror(err) + ", " + syscall);
+  e.Set("code", Napi::String::New(env, code));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall) {
+  ErrnoError(env, err, syscall).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Object CredObject(Napi::Env env, const struct ucred& c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", Napi::Number::New(env, c.pid));
+  o.Set("uid", Napi::Number::New(env, c.uid));
+  o.Set("gid", Napi::Number::New(env, c.gid));
+  return o;
+}
+
+bool ReadCred(const Napi::Value& v, struct ucred* out) {
+  if (!v.IsObject()) return false;
+  Napi::Object o = v.As<Napi::Object>();
+  out->pid = o.Get("pid").As<Napi::Number>().Int32Value();
+  out->uid = o.Get("uid").As<Napi::Number>().Uint32Value();
+  out->gid = o.Get("gid").As<Napi::Number>().Uint32Value();
+  return true;
+}
+
+std::vector<int> ReadFds(const Napi::Value& v) {
+  std::vector<int> fds;
+  if (!v.IsArray()) return fds;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) fds.push_back(a.Get(i).As<Napi::Number>().Int32Value());
+  return fds;
+}
+
+// One sendmsg with optional SCM_RIGHTS and SCM_CREDENTIALS. Returns bytes sent or -errno.
+ssize_t SendWithControl(int fd, const char* data, size_t len, const std::vector<int>& fds,
+                        const struct ucred* cred) {
+  struct iovec iov;
+  iov.iov_base = const_cast<char*>(data);
+  iov.iov_len = len;
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage) + CMSG_SPACE(sizeof(struct ucred))];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  size_t controlLen = 0;
+  if (!fds.empty() || cred) {
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    struct cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    if (cred) {
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_CREDENTIALS;
+      cm->cmsg_len = CMSG_LEN(sizeof(struct ucred));
+      memcpy(CMSG_DATA(cm), cred, sizeof(struct ucred));
+      controlLen += CMSG_SPACE(sizeof(struct ucred));
+      cm = CMSG_NXTHDR(&msg, cm);
+    }
+    if (!fds.empty()) {
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+      memcpy(CMSG_DATA(cm), fds.data(), sizeof(int) * fds.size());
+      controlLen += CMSG_SPACE(sizeof(int) * fds.size());
+    }
+    msg.msg_controllen = controlLen;
+  }
+  for (;;) {
+    ssize_t n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    return n < 0 ? -errno : n;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Socket: a connected unix socket (stream or datagram) read and written by the
+// addon itself, so that SCM_RIGHTS and SCM_CREDENTIALS survive. Reads are
+// delivered as onRead(data, fds|undefined, cred|undefined); end of stream or a
+// read error as onClose(errnoOrZero). An explicit close() calls neither.
+class Socket : public Napi::ObjectWrap<Socket> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Socket",
+                       {InstanceMethod("write", &Socket::Write),
+                        InstanceMethod("close", &Socket::Close),
+                        InstanceMethod("setReading", &Socket::SetReading),
+                        InstanceAccessor("fd", &Socket::GetFd, nullptr),
+                        InstanceAccessor("pendingWrites", &Socket::GetPending, nullptr)});
+  }
+
+  // new Socket(fd, isDatagram, onRead, onClose); takes ownership of fd.
+  explicit Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) {
+    Napi::Env env = info.Env();
+    fd_ = info[0].As<Napi::Number>().Int32Value();
+    dgram_ = info[1].As<Napi::Boolean>().Value();
+    onRead_ = Napi::Persistent(info[2].As<Napi::Function>());
+    onClose_ = Napi::Persistent(info[3].As<Napi::Function>());
+    context_ = new Napi::AsyncContext(env, "cgmanager:socket");
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    poll_ = new uv_poll_t;
+    int rc = uv_poll_init(loop, poll_, fd_);
+    if (rc != 0) {
+      delete poll_;
+      poll_ = nullptr;
+      ::close(fd_);
+      fd_ = -1;
+      closed_ = true;
+      ThrowErrno(env, -rc, "uv_poll_init");
+      return;
+    }
+    poll_->data = this;
+    Ref();  // stay alive while the fd is open, even if JS drops us
+    UpdatePoll();
+  }
+
+  ~Socket() override {
+    delete context_;
+  }
+
+ private:
+  struct Pending {
+    std::vector<char> data;
+    size_t offset = 0;
+    std::vector<int> fds;  // dup'ed copies we own until sent
+    bool hasCred = false;
+    struct ucred cred;
+  };
+
+  int fd_ = -1;
+  bool dgram_ = false;
+  bool closed_ = false;
+  bool reading_ = true;
+  bool writeFailed_ = false;
+  int events_ = 0;
+  uv_poll_t* poll_ = nullptr;
+  Napi::AsyncContext* context_ = nullptr;
+  Napi::FunctionReference onRead_;
+  Napi::FunctionReference onClose_;
+  std::deque<Pending> queue_;
+
+  Napi::Value GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+  Napi::Value GetPending(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(queue_.size()));
+  }
+
+  void UpdatePoll() {
+    if (closed_ || !poll_) return;
+    int want = (reading_ ? UV_READABLE : 0) | (queue_.empty() ? 0 : UV_WRITABLE);
+    if (want == events_) return;
+    events_ = want;
+    if (want == 0)
+      uv_poll_stop(poll_);
+    else
+      uv_poll_start(poll_, want, &Socket::OnPoll);
+  }
+
+  static void OnPoll(uv_poll_t* handle, int status, int events) {
+    Socket* self = static_cast<Socket*>(handle->data);
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    Napi::Object keep = self->Value();  // no collection while we run JS callbacks
+    (void)keep;
+    if (status < 0) {
+      self->Fail(-status);
+      return;
+    }
+    if (events & UV_WRITABLE) self->Flush();
+    if ((events & UV_READABLE) && !self->closed_) self->ReadSome();
+    self->UpdatePoll();
+  }
+
+  void ReadSome() {
+    Napi::Env env = Env();
+    static char buf[kReadChunk];
+    for (int i = 0; i < kReadsPerWakeup && !closed_ && reading_; i++) {
+      struct iovec iov = {buf, sizeof buf};
+      union {
+        char b[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage) + CMSG_SPACE(sizeof(struct ucred))];
+        struct cmsghdr align;
+      } control;
+      struct msghdr msg;
+      memset(&msg, 0, sizeof msg);
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control.b;
+      msg.msg_controllen = sizeof control.b;
+      ssize_t n = recvmsg(fd_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        Fail(errno);
+        return;
+      }
+      std::vector<int> fds;
+      bool hasCred = false;
+      struct ucred cred;
+      for (struct cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET) continue;
+        if (cm->cmsg_type == SCM_RIGHTS) {
+          size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+          const int* p = reinterpret_cast<const int*>(CMSG_DATA(cm));
+          for (size_t k = 0; k < count; k++) fds.push_back(p[k]);
+        } else if (cm->cmsg_type == SCM_CREDENTIALS && cm->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+          memcpy(&cred, CMSG_DATA(cm), sizeof cred);
+          hasCred = true;
+        }
+      }
+      if (n == 0 && !dgram_) {
+        for (int f : fds) ::close(f);
+        Fail(0);
+        return;
+      }
+      Napi::Value fdsValue = env.Undefined();
+      if (!fds.empty()) {
+        Napi::Array a = Napi::Array::New(env, fds.size());
+        for (size_t k = 0; k < fds.size(); k++) a.Set(static_cast<uint32_t>(k), Napi::Number::New(env, fds[k]));
+        fdsValue = a;
+      }
+      Napi::Value credValue = hasCred ? Napi::Value(CredObject(env, cred)) : env.Undefined();
+      onRead_.MakeCallback(Value(), {Napi::Buffer<char>::Copy(env, buf, n), fdsValue, credValue}, *context_);
+      if (env.IsExceptionPending()) return;
+    }
+  }
+
+  // Writes what it can now; returns false when the socket can no longer be written.
+  void Flush() {
+    while (!queue_.empty() && !closed_) {
+      Pending& p = queue_.front();
+      ssize_t n = SendWithControl(fd_, p.data.data() + p.offset, p.data.size() - p.offset,
+                                  p.offset == 0 ? p.fds : std::vector<int>(),
+                                  p.offset == 0 && p.hasCred ? &p.cred : nullptr);
+      if (n == -EAGAIN || n == -EWOULDBLOCK) return;
+      if (n < 0) {
+        DropQueue();
+        writeFailed_ = true;
+        return;
+      }
+      for (int f : p.fds) ::close(f);
+      p.fds.clear();
+      p.offset += static_cast<size_t>(n);
+      if (dgram_ || p.offset >= p.data.size()) queue_.pop_front();
+    }
+  }
+
+  void DropQueue() {
+    for (Pending& p : queue_)
+      for (int f : p.fds) ::close(f);
+    queue_.clear();
+  }
+
+  // write(buffer, fds?, cred?) -> 0 sent, 1 queued, -errno refused (e.g. -ESRCH for a
+  // credential naming a pid that is gone; -EPIPE after the peer left).
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (closed_ || writeFailed_) return Napi::Number::New(env, -EPIPE);
+    Napi::Buffer<char> data = info[0].As<Napi::Buffer<char>>();
+    std::vector<int> fds = info.Length() > 1 ? ReadFds(info[1]) : std::vector<int>();
+    struct ucred cred;
+    bool hasCred = info.Length() > 2 && ReadCred(info[2], &cred);
+    size_t sent = 0;
+    if (queue_.empty()) {
+      ssize_t n = SendWithControl(fd_, data.Data(), data.Length(), fds, hasCred ? &cred : nullptr);
+      if (n >= 0 && (dgram_ || static_cast<size_t>(n) == data.Length())) return Napi::Number::New(env, 0);
+      if (n < 0 && n != -EAGAIN && n != -EWOULDBLOCK) {
+        if (!dgram_) writeFailed_ = true;
+        return Napi::Number::New(env, static_cast<double>(n));
+      }
+      if (n > 0) {
+        sent = static_cast<size_t>(n);
+        fds.clear();
+        hasCred = false;
+      }
+    }
+    Pending p;
+    p.data.assign(data.Data() + sent, data.Data() + data.Length());
+    for (int f : fds) {
+      int d = fcntl(f, F_DUPFD_CLOEXEC, 0);
+      if (d >= 0) p.fds.push_back(d);
+    }
+    p.hasCred = hasCred;
+    if (hasCred) p.cred = cred;
+    queue_.push_back(std::move(p));
+    UpdatePoll();
+    return Napi::Number::New(env, 1);
+  }
+
+  Napi::Value SetReading(const Napi::CallbackInfo& info) {
+    reading_ = info[0].As<Napi::Boolean>().Value();
+    UpdatePoll();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  // End of stream (err == 0) or a socket error: release everything and tell JS once.
+  void Fail(int err) {
+    if (closed_) return;
+    Shutdown();
+    Napi::Env env = Env();
+    onClose_.MakeCallback(Value(), {Napi::Number::New(env, err)}, *context_);
+  }
+
+  void Shutdown() {
+    if (closed_) return;
+    closed_ = true;
+    DropQueue();
+    if (poll_) {
+      uv_poll_stop(poll_);
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      poll_ = nullptr;
+    }
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    Unref();
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Listener: accepts on a listening unix socket fd and hands each new fd
+// (non-blocking, close-on-exec) to onConnection(fd).
+class Listener : public Napi::ObjectWrap<Listener> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Listener", {InstanceMethod("close", &Listener::Close)});
+  }
+
+  explicit Listener(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Listener>(info) {
+    Napi::Env env = info.Env();
+    fd_ = info[0].As<Napi::Number>().Int32Value();
+    onConnection_ = Napi::Persistent(info[1].As<Napi::Function>());
+    context_ = new Napi::AsyncContext(env, "cgmanager:listener");
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    poll_ = new uv_poll_t;
+    int rc = uv_poll_init(loop, poll_, fd_);
+    if (rc != 0) {
+      delete poll_;
+      poll_ = nullptr;
+      ThrowErrno(env, -rc, "uv_poll_init");
+      return;
+    }
+    poll_->data = this;
+    Ref();
+    uv_poll_start(poll_, UV_READABLE, &Listener::OnPoll);
+  }
+
+  ~Listener() override { delete context_; }
+
+ private:
+  int fd_ = -1;
+  uv_poll_t* poll_ = nullptr;
+  Napi::AsyncContext* context_ = nullptr;
+  Napi::FunctionReference onConnection_;
+
+  static void OnPoll(uv_poll_t* handle, int status, int events) {
+    Listener* self = static_cast<Listener*>(handle->data);
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    Napi::Object keep = self->Value();
+    (void)keep;
+    for (int i = 0; i < 64 && self->poll_; i++) {
+      int fd = accept4(self->fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        return;  // EAGAIN, or EMFILE: try again on the next wake-up
+      }
+      self->onConnection_.MakeCallback(self->Value(), {Napi::Number::New(env, fd)}, *self->context_);
+      if (env.IsExceptionPending()) return;
+    }
+  }
+
+  // close(): stops accepting; the listening fd itself stays open (the caller owns it).
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (poll_) {
+      uv_poll_stop(poll_);
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      poll_ = nullptr;
+      Unref();
+    }
+    return info.Env().Undefined();
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Free functions.
+
+bool FillUnixAddress(const std::string& path, struct sockaddr_un* addr, socklen_t* len) {
+  memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr->sun_path) return false;
+  memcpy(addr->sun_path, path.data(), path.size());
+  if (path[0] == '@') addr->sun_path[0] = '\0';  // abstract namespace, as NOTIFY_SOCKET may use
+  *len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + path.size() + (path[0] == '@' ? 0 : 1));
+  return true;
+}
+
+// listenUnix(path, backlog) -> fd
+Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int backlog = info[1].As<Napi::Number>().Int32Value();
+  struct sockaddr_un addr;
+  socklen_t len;
+  if (!FillUnixAddress(path, &addr, &len)) return ThrowErrno(env, ENAMETOOLONG, "bind");
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ThrowErrno(env, errno, "socket");
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), len) < 0) {
+    int err = errno;
+    ::close(fd);
+    return ThrowErrno(env, err, "bind");
+  }
+  if (listen(fd, backlog) < 0) {
+    int err = errno;
+    ::close(fd);
+    return ThrowErrno(env, err, "listen");
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// connectUnix(path) -> fd (stream, non-blocking after connect). Blocking connect so
+// that a full accept backlog makes the caller wait rather than fail with EAGAIN.
+Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  struct sockaddr_un addr;
+  socklen_t len;
+  if (!FillUnixAddress(path, &addr, &len)) return ThrowErrno(env, ENAMETOOLONG, "connect");
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ThrowErrno(env, errno, "socket");
+  int rc;
+  do rc = connect(fd, reinterpret_cast<struct sockaddr*>(&addr), len);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) {
+    int err = errno;
+    ::close(fd);
+    return ThrowErrno(env, err, "connect");
+  }
+  int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  return Napi::Number::New(env, fd);
+}
+
+// peerCred(fd) -> {pid, uid, gid} as the kernel saw the peer at connect time.
+Napi::Value PeerCred(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return ThrowErrno(env, errno, "getsockopt");
+  return CredObject(env, cred);
+}
+
+// setPassCred(fd, on)
+Napi::Value SetPassCred(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int on = info[1].As<Napi::Boolean>().Value() ? 1 : 0;
+  if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0) return ThrowErrno(env, errno, "setsockopt");
+  return env.Undefined();
+}
+
+// socketKind(fd) -> {domain, type}; throws ENOTSOCK for anything that is not a socket.
+Napi::Value SocketKind(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int domain = 0, type = 0;
+  socklen_t len = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) return ThrowErrno(env, errno, "getsockopt");
+  len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return ThrowErrno(env, errno, "getsockopt");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("domain", Napi::String::New(env, domain == AF_UNIX ? "unix" : "other"));
+  o.Set("type", Napi::String::New(env, type == SOCK_DGRAM ? "dgram" : type == SOCK_STREAM ? "stream" : type == SOCK_SEQPACKET ? "seqpacket" : "other"));
+  return o;
+}
+
+// socketPair(datagram) -> [fd, fd], close-on-exec, blocking (I/O uses MSG_DONTWAIT).
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool dgram = info[0].As<Napi::Boolean>().Value();
+  int sv[2];
+  if (socketpair(AF_UNIX, (dgram ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0, sv) < 0)
+    return ThrowErrno(env, errno, "socketpair");
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, Napi::Number::New(env, sv[0]));
+  a.Set(1u, Napi::Number::New(env, sv[1]));
+  return a;
+}
+
+// closeFd(fd)
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  ::close(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+// notifyDatagram(socketPath, text): one datagram to an sd_notify socket (path or @abstract).
+Napi::Value NotifyDatagram(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  std::string text = info[1].As<Napi::String>().Utf8Value();
+  struct sockaddr_un addr;
+  socklen_t len;
+  if (!FillUnixAddress(path, &addr, &len)) return ThrowErrno(env, ENAMETOOLONG, "sendto");
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ThrowErrno(env, errno, "socket");
+  ssize_t n = sendto(fd, text.data(), text.size(), MSG_NOSIGNAL, reinterpret_cast<struct sockaddr*>(&addr), len);
+  int err = errno;
+  ::close(fd);
+  if (n < 0) return ThrowErrno(env, err, "sendto");
+  return env.Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Socket", Socket::Init(env));
+  exports.Set("Listener", Listener::Init(env));
+  exports.Set("listenUnix", Napi::Function::New(env, ListenUnix));
+  exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
+  exports.Set("peerCred", Napi::Function::New(env, PeerCred));
+  exports.Set("setPassCred", Napi::Function::New(env, SetPassCred));
+  exports.Set("socketKind", Napi::Function::New(env, SocketKind));
+  exports.Set("socketPair", Napi::Function::New(env, SocketPair));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("notifyDatagram", Napi::Function::New(env, NotifyDatagram));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(cgm_native, Init)

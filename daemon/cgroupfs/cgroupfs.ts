@@ -1,0 +1,206 @@
+// The only code that touches cgroup files. Every path is built from a hierarchy and a
+// normalised hierarchy-absolute cgroup path through the layout, so nothing here can
+// leave the hierarchy's mount. It never logs and never decides who may do what;
+// system errors come back as CgmErrors that name the cgroup and file.
+import * as fs from 'node:fs';
+import { CgmError, errorFromErrno } from '../errors';
+import type { FileOwner } from '../policy';
+import type { Hierarchy, Layout } from './layout';
+import { FLAVOURS, type Flavour } from './flavours';
+
+/** The hierarchy path of child `name` of `cg`. */
+export function childOf(cg: string, name: string): string {
+  return cg === '/' ? `/${name}` : `${cg}/${name}`;
+}
+
+/** The hierarchy path of the parent of `cg` ('/' for top-level cgroups and for '/'). */
+export function parentOf(cg: string): string {
+  const i = cg.lastIndexOf('/');
+  return i <= 0 ? '/' : cg.slice(0, i);
+}
+
+export interface KeyEntry {
+  name: string;
+  /** undefined when the entry vanished between readdir and stat */
+  owner: FileOwner | undefined;
+}
+
+/** Synchronous on purpose: fs.*Sync costs ~1.4x the C floor per cycle, fs.promises 16-24x (DESIGN.md). */
+export class CgroupFs {
+  constructor(readonly layout: Layout) {}
+
+  flavour(h: Hierarchy): Flavour {
+    return FLAVOURS[h.version];
+  }
+
+  /** 'memory:/a/b' or 'memory:/a/b/memory.max', for messages. */
+  describe(h: Hierarchy, cg: string, file?: string): string {
+    return `${h.primaryName}:${cg}${file === undefined ? '' : `${cg === '/' ? '' : '/'}${file}`}`;
+  }
+
+  /** The directory of cgroup `cg`; FileNotFound when the daemon cannot see that part of the hierarchy. */
+  dir(h: Hierarchy, cg: string): string {
+    const p = this.layout.toFsPath(h, cg);
+    if (p === undefined) throw new CgmError('FileNotFound', `${this.describe(h, cg)} is outside what the daemon can see of that hierarchy`);
+    return p;
+  }
+
+  path(h: Hierarchy, cg: string, file?: string): string {
+    const dir = this.dir(h, cg);
+    if (file === undefined || file === '') return dir;
+    if (file.includes('/') && !file.startsWith(`${FLAVOURS[2].leaf}/`)) throw new CgmError('InvalidArgs', `bad file name ${file}`);
+    return `${dir}/${file}`;
+  }
+
+  stat(h: Hierarchy, cg: string, file?: string): FileOwner | undefined {
+    const p = this.layout.toFsPath(h, cg);
+    if (p === undefined) return undefined;
+    try {
+      const st = fs.lstatSync(file ? `${p}/${file}` : p);
+      return { uid: st.uid, gid: st.gid, mode: st.mode };
+    } catch {
+      return undefined;
+    }
+  }
+
+  isDirectory(h: Hierarchy, cg: string): boolean {
+    const owner = this.stat(h, cg);
+    return owner !== undefined && (owner.mode & fs.constants.S_IFMT) === fs.constants.S_IFDIR;
+  }
+
+  fileExists(h: Hierarchy, cg: string, file: string): boolean {
+    const owner = this.stat(h, cg, file);
+    return owner !== undefined && (owner.mode & fs.constants.S_IFMT) === fs.constants.S_IFREG;
+  }
+
+  /** Creates the cgroup directory (0755). Returns false if it already existed. */
+  mkdir(h: Hierarchy, cg: string): boolean {
+    try {
+      fs.mkdirSync(this.dir(h, cg), 0o755);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw errorFromErrno(err, `cannot create ${this.describe(h, cg)}`);
+    }
+  }
+
+  rmdir(h: Hierarchy, cg: string): void {
+    try {
+      fs.rmdirSync(this.dir(h, cg));
+    } catch (err) {
+      throw errorFromErrno(err, `cannot remove ${this.describe(h, cg)}`);
+    }
+  }
+
+  chown(h: Hierarchy, cg: string, file: string | undefined, uid: number, gid: number): void {
+    try {
+      fs.lchownSync(this.path(h, cg, file), uid, gid);
+    } catch (err) {
+      throw errorFromErrno(err, `cannot chown ${this.describe(h, cg, file)}`);
+    }
+  }
+
+  /** Chowns the directory and every entry in it (a new cgroup belongs wholly to its creator). Returns entries that failed. */
+  chownAll(h: Hierarchy, cg: string, uid: number, gid: number): string[] {
+    this.chown(h, cg, undefined, uid, gid);
+    const failed: string[] = [];
+    for (const name of this.readdir(h, cg)) {
+      try {
+        fs.lchownSync(`${this.dir(h, cg)}/${name}`, uid, gid);
+      } catch {
+        failed.push(name);
+      }
+    }
+    return failed;
+  }
+
+  chmod(h: Hierarchy, cg: string, file: string | undefined, mode: number): void {
+    try {
+      fs.chmodSync(this.path(h, cg, file), mode);
+    } catch (err) {
+      throw errorFromErrno(err, `cannot chmod ${this.describe(h, cg, file)}`);
+    }
+  }
+
+  readFile(h: Hierarchy, cg: string, file: string, maxBytes: number): string {
+    let text: Buffer;
+    try {
+      text = fs.readFileSync(this.path(h, cg, file));
+    } catch (err) {
+      throw errorFromErrno(err, `cannot read ${this.describe(h, cg, file)}`);
+    }
+    if (text.length > maxBytes) throw new CgmError('LimitsExceeded', `${this.describe(h, cg, file)} holds ${text.length} bytes, more than ${maxBytes}`);
+    return text.toString('utf8');
+  }
+
+  /** One write(2) of `value`, as the kernel expects for cgroup control files. */
+  writeFile(h: Hierarchy, cg: string, file: string, value: string): void {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.path(h, cg, file), fs.constants.O_WRONLY);
+    } catch (err) {
+      throw errorFromErrno(err, `cannot open ${this.describe(h, cg, file)}`);
+    }
+    try {
+      if (value.length > 0) fs.writeSync(fd, value);
+    } catch (err) {
+      const e = errorFromErrno(err, `cannot write ${JSON.stringify(value.replace(/\n$/, ''))} to ${this.describe(h, cg, file)}`);
+      throw e;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Whitespace-separated decimal ids until the first non-number, sorted and de-duplicated. */
+  readPids(h: Hierarchy, cg: string, file: string): number[] {
+    const text = this.readFile(h, cg, file, 64 * 1024 * 1024);
+    const pids: number[] = [];
+    for (const word of text.split(/\s+/)) {
+      if (word === '') continue;
+      if (!/^\d+$/.test(word)) break;
+      pids.push(Number(word));
+    }
+    return pids;
+  }
+
+  readdir(h: Hierarchy, cg: string): string[] {
+    try {
+      return fs.readdirSync(this.dir(h, cg));
+    } catch (err) {
+      throw errorFromErrno(err, `cannot list ${this.describe(h, cg)}`);
+    }
+  }
+
+  /** Names of the child cgroups, the hidden leaf excluded. */
+  children(h: Hierarchy, cg: string): string[] {
+    const leaf = this.flavour(h).leaf;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(this.dir(h, cg), { withFileTypes: true });
+    } catch (err) {
+      throw errorFromErrno(err, `cannot list ${this.describe(h, cg)}`);
+    }
+    return entries.filter((e) => e.isDirectory() && e.name !== leaf).map((e) => e.name);
+  }
+
+  /** Regular files of the cgroup with their owners (ListKeys). */
+  keys(h: Hierarchy, cg: string): KeyEntry[] {
+    const dir = this.dir(h, cg);
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch (err) {
+      throw errorFromErrno(err, `cannot list ${this.describe(h, cg)}`);
+    }
+    return entries
+      .filter((e) => e.isFile())
+      .map((e) => {
+        try {
+          const st = fs.lstatSync(`${dir}/${e.name}`);
+          return { name: e.name, owner: { uid: st.uid, gid: st.gid, mode: st.mode } };
+        } catch {
+          return { name: e.name, owner: undefined };
+        }
+      });
+  }
+}

@@ -1,0 +1,347 @@
+// D-Bus message framing and (de)marshalling: the only module that imports dbus-next.
+// dbus-next's reader trusts its input (a bad variant signature can make it allocate
+// forever), so every header is parsed here by a bounded validator and a body is only
+// handed to dbus-next once its signature is one we expect.
+/* eslint-disable @typescript-eslint/no-require-imports */
+
+// Deep imports, pinned by the exact dbus-next version in package.json.
+const marshall = require('dbus-next/lib/marshall') as (sig: string, data: unknown[], offset?: number, fds?: number[]) => Buffer;
+const DBusBuffer = require('dbus-next/lib/dbus-buffer') as new (
+  buf: Buffer,
+  start: number,
+  endian: number,
+  fds: number[] | undefined,
+  options?: { ayBuffer: boolean },
+) => { read(signature: string): unknown[]; pos: number };
+
+export const MessageType = { MethodCall: 1, MethodReturn: 2, Error: 3, Signal: 4 } as const;
+export type MessageTypeValue = (typeof MessageType)[keyof typeof MessageType];
+export const Flag = { NoReplyExpected: 1, NoAutoStart: 2 } as const;
+
+const LITTLE = 0x6c; // 'l'
+const BIG = 0x42; // 'B'
+const HEADER_FIXED = 16;
+/** D-Bus caps a message at 128 MiB; callers pass their own, smaller limit. */
+export const PROTOCOL_MAX_MESSAGE = 128 * 1024 * 1024;
+
+export interface Message {
+  type: MessageTypeValue;
+  flags: number;
+  serial: number;
+  path?: string;
+  interface?: string;
+  member?: string;
+  errorName?: string;
+  replySerial?: number;
+  destination?: string;
+  sender?: string;
+  signature: string;
+  unixFds: number;
+  /** raw body bytes; decode with decodeBody once the signature is known to be acceptable */
+  body: Buffer;
+  littleEndian: boolean;
+}
+
+export class ProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+// Header field codes and the single type each must carry (D-Bus spec, "Header Fields").
+const FIELD_TYPES: Record<number, string> = { 1: 'o', 2: 's', 3: 's', 4: 's', 5: 'u', 6: 's', 7: 's', 8: 'g', 9: 'u' };
+const FIXED_SIZES: Record<string, number> = { y: 1, b: 4, n: 2, q: 2, i: 4, u: 4, h: 4, x: 8, t: 8, d: 8 };
+
+function align(pos: number, n: number): number {
+  return (pos + n - 1) & ~(n - 1);
+}
+
+/** Bounded reader over one message's header fields. Every read checks its bounds. */
+class HeaderCursor {
+  pos: number;
+  constructor(
+    private readonly buf: Buffer,
+    start: number,
+    private readonly end: number,
+    private readonly little: boolean,
+  ) {
+    this.pos = start;
+  }
+
+  need(n: number): void {
+    if (this.pos + n > this.end) throw new ProtocolError('header field runs past the header');
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++] as number;
+  }
+
+  u32(): number {
+    this.pos = align(this.pos, 4);
+    this.need(4);
+    const v = this.little ? this.buf.readUInt32LE(this.pos) : this.buf.readUInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  text(len: number): string {
+    this.need(len + 1);
+    const s = this.buf.toString('utf8', this.pos, this.pos + len);
+    if (this.buf[this.pos + len] !== 0) throw new ProtocolError('string not NUL-terminated');
+    if (s.includes('\0')) throw new ProtocolError('NUL inside a header string');
+    this.pos += len + 1;
+    return s;
+  }
+
+  string(): string {
+    return this.text(this.u32());
+  }
+
+  signature(): string {
+    return this.text(this.u8());
+  }
+
+  skip(type: string): void {
+    if (type === 's' || type === 'o') {
+      this.string();
+    } else if (type === 'g') {
+      this.signature();
+    } else {
+      const size = FIXED_SIZES[type];
+      if (size === undefined) throw new ProtocolError(`unsupported header field type ${JSON.stringify(type)}`);
+      this.pos = align(this.pos, size);
+      this.need(size);
+      this.pos += size;
+    }
+  }
+}
+
+/** Total byte length of the message that starts at buf[0], or 0 if 16 bytes are not there yet. */
+export function peekMessageLength(buf: Buffer, maxMessage: number): number {
+  if (buf.length < HEADER_FIXED) return 0;
+  const endian = buf[0];
+  if (endian !== LITTLE && endian !== BIG) throw new ProtocolError('bad endianness byte');
+  if (buf[3] !== 1) throw new ProtocolError('unsupported protocol version');
+  const little = endian === LITTLE;
+  const bodyLen = little ? buf.readUInt32LE(4) : buf.readUInt32BE(4);
+  const fieldsLen = little ? buf.readUInt32LE(12) : buf.readUInt32BE(12);
+  const total = align(HEADER_FIXED + fieldsLen, 8) + bodyLen;
+  if (fieldsLen > maxMessage || bodyLen > maxMessage || total > maxMessage) {
+    throw new ProtocolError(`message of ${total} bytes exceeds the limit of ${maxMessage}`);
+  }
+  return total;
+}
+
+/** Parses and validates one complete message (exactly `buf`). */
+export function parseMessage(buf: Buffer): Message {
+  const little = buf[0] === LITTLE;
+  const type = buf[1] as number;
+  if (type < 1 || type > 4) throw new ProtocolError(`bad message type ${type}`);
+  const serial = little ? buf.readUInt32LE(8) : buf.readUInt32BE(8);
+  if (serial === 0) throw new ProtocolError('serial 0');
+  const fieldsLen = little ? buf.readUInt32LE(12) : buf.readUInt32BE(12);
+  const fieldsEnd = HEADER_FIXED + fieldsLen;
+  const bodyStart = align(fieldsEnd, 8);
+  const bodyLen = little ? buf.readUInt32LE(4) : buf.readUInt32BE(4);
+  if (bodyStart + bodyLen !== buf.length) throw new ProtocolError('length mismatch');
+
+  const msg: Message = {
+    type: type as MessageTypeValue,
+    flags: buf[2] as number,
+    serial,
+    signature: '',
+    unixFds: 0,
+    body: buf.subarray(bodyStart),
+    littleEndian: little,
+  };
+  const c = new HeaderCursor(buf, HEADER_FIXED, fieldsEnd, little);
+  const seen = new Set<number>();
+  while (c.pos < fieldsEnd) {
+    c.pos = align(c.pos, 8);
+    if (c.pos >= fieldsEnd) break;
+    const code = c.u8();
+    const sig = c.signature();
+    const expected = FIELD_TYPES[code];
+    if (expected === undefined) {
+      // Unknown fields must be ignored (spec), but only simple ones can be skipped safely.
+      if (sig.length !== 1) throw new ProtocolError(`unknown header field ${code} with type ${sig}`);
+      c.skip(sig);
+      continue;
+    }
+    if (sig !== expected) throw new ProtocolError(`header field ${code} has type ${sig}, expected ${expected}`);
+    if (seen.has(code)) throw new ProtocolError(`header field ${code} repeated`);
+    seen.add(code);
+    switch (code) {
+      case 1: msg.path = c.string(); break;
+      case 2: msg.interface = c.string(); break;
+      case 3: msg.member = c.string(); break;
+      case 4: msg.errorName = c.string(); break;
+      case 5: msg.replySerial = c.u32(); break;
+      case 6: msg.destination = c.string(); break;
+      case 7: msg.sender = c.string(); break;
+      case 8: msg.signature = c.signature(); break;
+      case 9: msg.unixFds = c.u32(); break;
+    }
+  }
+  if (c.pos > fieldsEnd) throw new ProtocolError('header fields overrun');
+  for (let i = fieldsEnd; i < bodyStart; i++) if (buf[i] !== 0) throw new ProtocolError('non-zero header padding');
+  switch (msg.type) {
+    case MessageType.MethodCall:
+      if (msg.path === undefined || msg.member === undefined) throw new ProtocolError('method call without path or member');
+      break;
+    case MessageType.MethodReturn:
+      if (msg.replySerial === undefined) throw new ProtocolError('reply without reply serial');
+      break;
+    case MessageType.Error:
+      if (msg.replySerial === undefined || msg.errorName === undefined) throw new ProtocolError('error without name or reply serial');
+      break;
+    case MessageType.Signal:
+      if (msg.path === undefined || msg.interface === undefined || msg.member === undefined) throw new ProtocolError('bad signal');
+      break;
+  }
+  if (bodyLen > 0 && msg.signature === '') throw new ProtocolError('body without signature');
+  if (msg.unixFds > 16) throw new ProtocolError('too many unix fds');
+  return msg;
+}
+
+/** Signatures whose bodies we decode; anything else is refused before dbus-next sees it. */
+const DECODABLE = /^(?:[sihuobg]|as|ai|au|a\(suuu\))*$/;
+
+export class BodyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BodyError';
+  }
+}
+
+/**
+ * Decodes a body whose signature the caller has already matched against what it
+ * expects. Strings with embedded NUL bytes are refused (D-Bus forbids them, and a
+ * cgroup name must never be cut short by one).
+ */
+export function decodeBody(msg: Message, fds: readonly number[]): unknown[] {
+  if (msg.signature === '') return [];
+  if (msg.signature.length > 64 || !DECODABLE.test(msg.signature)) throw new BodyError(`cannot decode signature ${msg.signature}`);
+  let values: unknown[];
+  const reader = new DBusBuffer(msg.body, 0, msg.littleEndian ? LITTLE : BIG, [...fds]);
+  try {
+    values = reader.read(msg.signature);
+  } catch (err) {
+    throw new BodyError(`malformed body: ${(err as Error).message}`);
+  }
+  if (reader.pos !== msg.body.length) throw new BodyError('body has trailing bytes or is truncated');
+  assertNoNul(values);
+  return values;
+}
+
+function assertNoNul(value: unknown): void {
+  if (typeof value === 'string') {
+    if (value.includes('\0')) throw new BodyError('string argument contains a NUL byte');
+  } else if (Array.isArray(value)) {
+    for (const v of value) assertNoNul(v);
+  }
+}
+
+/**
+ * Decodes a body that is a single variant holding an int32 (the api_version property),
+ * without letting dbus-next parse an arbitrary variant signature.
+ */
+export function decodeIntVariant(msg: Message): number {
+  const b = msg.body;
+  if (msg.signature !== 'v' || b.length !== 8 || b[0] !== 1 || b[1] !== 0x69 || b[2] !== 0) {
+    throw new BodyError('expected a variant holding an int32');
+  }
+  return msg.littleEndian ? b.readInt32LE(4) : b.readInt32BE(4);
+}
+
+export interface OutgoingMessage {
+  type: MessageTypeValue;
+  flags?: number;
+  serial: number;
+  path?: string;
+  interface?: string;
+  member?: string;
+  errorName?: string;
+  replySerial?: number;
+  destination?: string;
+  sender?: string;
+  signature?: string;
+  /** values in dbus-next's marshaller format: a variant is [signature, value] */
+  body?: unknown[];
+  /** fds to attach: 'h' arguments in body are indexes into this list */
+  fds?: number[];
+}
+
+const FIELD_ORDER: Array<[keyof OutgoingMessage, number, string]> = [
+  ['path', 1, 'o'],
+  ['interface', 2, 's'],
+  ['member', 3, 's'],
+  ['errorName', 4, 's'],
+  ['replySerial', 5, 'u'],
+  ['destination', 6, 's'],
+  ['sender', 7, 's'],
+  ['signature', 8, 'g'],
+];
+
+/** Encodes a message (little endian). Throws if the body does not match the signature. */
+export function encodeMessage(m: OutgoingMessage): Buffer {
+  const signature = m.signature ?? '';
+  const body = signature ? marshall(signature, m.body ?? [], 0) : Buffer.alloc(0);
+  const fields: Array<[number, [string, unknown]]> = [];
+  for (const [key, code, type] of FIELD_ORDER) {
+    const v = m[key];
+    if (v !== undefined && v !== '') fields.push([code, [type, v]]);
+  }
+  if (m.fds && m.fds.length > 0) fields.push([9, ['u', m.fds.length]]);
+  const fieldBytes = marshall('a(yv)', [fields], 12);
+  const headerEnd = HEADER_FIXED + fieldBytes.length - 4;
+  const bodyStart = align(headerEnd, 8);
+  const out = Buffer.alloc(bodyStart + body.length);
+  out[0] = LITTLE;
+  out[1] = m.type;
+  out[2] = m.flags ?? 0;
+  out[3] = 1;
+  out.writeUInt32LE(body.length, 4);
+  out.writeUInt32LE(m.serial, 8);
+  fieldBytes.copy(out, 12);
+  body.copy(out, bodyStart);
+  return out;
+}
+
+/** Frames a byte stream into complete messages, pairing each with the fds it declares. */
+export class MessageReader {
+  private pending: Buffer | undefined;
+  private fdQueue: number[] = [];
+
+  constructor(private readonly maxMessage: number) {}
+
+  push(chunk: Buffer, fds?: number[]): void {
+    this.pending = this.pending && this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    if (fds) this.fdQueue.push(...fds);
+  }
+
+  /** The next complete message, or undefined when more bytes are needed. Throws ProtocolError. */
+  next(): { message: Message; fds: number[] } | undefined {
+    const buf = this.pending;
+    if (!buf) return undefined;
+    const total = peekMessageLength(buf, this.maxMessage);
+    if (total === 0 || buf.length < total) return undefined;
+    const frame = buf.subarray(0, total);
+    this.pending = buf.length > total ? buf.subarray(total) : undefined;
+    const message = parseMessage(frame);
+    if (message.unixFds > this.fdQueue.length) throw new ProtocolError('message declares more fds than were received');
+    const fds = this.fdQueue.splice(0, message.unixFds);
+    return { message, fds };
+  }
+
+  /** fds received but not (yet) claimed by a message; the owner must close them on teardown. */
+  takeStrayFds(): number[] {
+    return this.fdQueue.splice(0);
+  }
+
+  get buffered(): number {
+    return this.pending?.length ?? 0;
+  }
+}

@@ -1,0 +1,59 @@
+// RemoveOnEmpty and Prune (reference §5.14, §5.15): both need write access to the
+// cgroup itself. Prune removes empty subtrees at once and marks busy ones to go when
+// their last task exits. No task is ever killed.
+import { CgmError } from '../errors';
+import { childOf } from '../cgroupfs/cgroupfs';
+import type { Hierarchy } from '../cgroupfs/layout';
+import type { Runtime } from '../runtime';
+import type { Caller } from './caller';
+import { assertAccess, assertCgroupArg, assertCgroupExists, resolveTarget } from './checks';
+import { forEachHierarchy, hierarchyList } from './hierarchies';
+import { taskHome } from './move-pid';
+
+function writableCgroup(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: string): string {
+  const { path } = resolveTarget(caller, h, cgroup, 'relative');
+  assertCgroupExists(rt, h, path);
+  assertAccess(rt, caller, h, path, undefined, 'write');
+  return path;
+}
+
+export function removeOnEmpty(rt: Runtime, caller: Caller, controller: string, cgroup: string): void {
+  const hierarchies = hierarchyList(rt, controller);
+  assertCgroupArg(cgroup, 'relative');
+  const supported = hierarchies.filter((h) => rt.autoRemove.isSupported(h));
+  if (supported.length === 0) {
+    const names = hierarchies.map((h) => h.label).join(' ');
+    throw new CgmError('NotSupported', `remove-on-empty is not available on ${names || 'these hierarchies'}: the daemon does not own their release agent (see --allow-autoremove-premounted)`);
+  }
+  forEachHierarchy(supported, (h) => rt.autoRemove.mark(h, writableCgroup(rt, caller, h, cgroup)));
+}
+
+export function prune(rt: Runtime, caller: Caller, controller: string, cgroup: string): void {
+  const hierarchies = hierarchyList(rt, controller);
+  assertCgroupArg(cgroup, 'relative');
+  forEachHierarchy(hierarchies, (h) => {
+    const top = writableCgroup(rt, caller, h, cgroup);
+    pruneTree(rt, h, top, rt.autoRemove.isSupported(h));
+  });
+}
+
+function pruneTree(rt: Runtime, h: Hierarchy, cg: string, mark: boolean): void {
+  const { cgfs } = rt;
+  if (mark) {
+    try {
+      rt.autoRemove.mark(h, cg);
+    } catch (err) {
+      rt.log.debug({ cgroup: cgfs.describe(h, cg), err: (err as Error).message }, 'prune could not mark');
+    }
+  }
+  for (const child of cgfs.children(h, cg)) pruneTree(rt, h, childOf(cg, child), mark);
+  // Busy cgroups stay (EBUSY); they are marked and go when their tasks exit.
+  const home = taskHome(rt, h, cg);
+  try {
+    if (home !== cg && cgfs.isDirectory(h, home)) cgfs.rmdir(h, home);
+    cgfs.rmdir(h, cg);
+    rt.autoRemove.forget(h, cg);
+  } catch {
+    // still in use
+  }
+}

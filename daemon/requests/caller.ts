@@ -1,0 +1,118 @@
+// Who a request is for: the requestor r (and proxy p) with the facts about them that
+// policy needs, read from /proc lazily and at most once per request.
+import * as fs from 'node:fs';
+import { CgmError } from '../errors';
+import type { Hierarchy } from '../cgroupfs/layout';
+import { readProcCgroup } from '../cgroupfs/discover';
+import type { ProcCgroupLine } from '../proc/proc-cgroup';
+import { parseIdMap, type IdMapRange } from '../proc/id-map';
+import type { Cred, Requestor, Victim } from '../policy';
+import { namespaceInode, type Runtime } from '../runtime';
+
+function readIdMap(pid: number, kind: 'uid_map' | 'gid_map'): IdMapRange[] | undefined {
+  try {
+    return parseIdMap(fs.readFileSync(`/proc/${pid}/${kind}`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** A requestor whose uid_map is read only if a check needs it (host root never does). */
+class LazyRequestor implements Requestor {
+  private map: IdMapRange[] | undefined | null = null;
+  constructor(readonly cred: Cred) {}
+  get uidMap(): IdMapRange[] | undefined {
+    if (this.map === null) this.map = readIdMap(this.cred.pid, 'uid_map');
+    return this.map;
+  }
+}
+
+export class Caller {
+  readonly requestor: Requestor;
+  private rLines: ProcCgroupLine[] | undefined;
+  private pLines: ProcCgroupLine[] | undefined;
+  private gidMapCache: IdMapRange[] | undefined | null = null;
+
+  /**
+   * @param r the requestor (SO_PEERCRED for plain calls, the first SCM credential for Scm calls)
+   * @param p the proxy: the connection's SO_PEERCRED, or 'daemon' where the reference lets the
+   *   daemon stand in for it (plain MovePidAbs and GetPidCgroupAbs: the base is the hierarchy root)
+   */
+  constructor(
+    private readonly rt: Runtime,
+    readonly r: Cred,
+    readonly p: Cred | 'daemon',
+  ) {
+    this.requestor = new LazyRequestor(r);
+  }
+
+  get isProxied(): boolean {
+    return this.p !== 'daemon' && (this.p.pid !== this.r.pid || this.p.uid !== this.r.uid || this.p.gid !== this.r.gid);
+  }
+
+  private linesOf(pid: number): ProcCgroupLine[] {
+    const lines = readProcCgroup(pid);
+    if (!lines) throw new CgmError('UnixProcessIdUnknown', `process ${pid} does not exist (any more)`);
+    return lines;
+  }
+
+  private cgroupFrom(lines: ProcCgroupLine[], h: Hierarchy, pid: number): string {
+    const cg = this.rt.layout.cgroupOf(lines, h);
+    if (cg === undefined) throw new CgmError('NoSuchController', `process ${pid} has no cgroup in hierarchy ${h.label}`);
+    return cg;
+  }
+
+  /** r's own cgroup in h, hierarchy-absolute, unchopped. */
+  requestorCgroup(h: Hierarchy): string {
+    this.rLines ??= this.linesOf(this.r.pid);
+    return this.cgroupFrom(this.rLines, h, this.r.pid);
+  }
+
+  /** p's own cgroup in h, unchopped; the top the daemon sees when the daemon stands in for p. */
+  proxyCgroup(h: Hierarchy): string {
+    if (this.p === 'daemon') return h.mountRoot;
+    if (!this.isProxied) return this.requestorCgroup(h);
+    this.pLines ??= this.linesOf(this.p.pid);
+    return this.cgroupFrom(this.pLines, h, this.p.pid);
+  }
+
+  /** r's gid_map, for presenting group owners in ListKeys. */
+  get gidMap(): IdMapRange[] | undefined {
+    if (this.gidMapCache === null) this.gidMapCache = readIdMap(this.r.pid, 'gid_map');
+    return this.gidMapCache;
+  }
+
+  get uidMap(): readonly IdMapRange[] | undefined {
+    return this.requestor.uidMap;
+  }
+}
+
+/** The victim of MovePid/GetPidCgroup: must exist; its real uid comes from /proc/<pid>/status. */
+export function readVictim(pid: number): Victim {
+  let status: string;
+  try {
+    status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    throw new CgmError('UnixProcessIdUnknown', `process ${pid} does not exist`);
+  }
+  const match = /^Uid:\s+(\d+)/m.exec(status);
+  return { pid, uid: match ? Number(match[1]) : -1 };
+}
+
+/** The cgroup of any process in h (GetPidCgroup victims, MovePid victims). */
+export function processCgroup(rt: Runtime, pid: number, h: Hierarchy): string {
+  const lines = readProcCgroup(pid);
+  if (!lines) throw new CgmError('UnixProcessIdUnknown', `process ${pid} does not exist`);
+  const cg = rt.layout.cgroupOf(lines, h);
+  if (cg === undefined) throw new CgmError('NoSuchController', `process ${pid} has no cgroup in hierarchy ${h.label}`);
+  return cg;
+}
+
+export function sameNamespaces(rt: Runtime, pid: number): { samePidNs: boolean; sameUserNs: boolean } {
+  const pidNs = namespaceInode(pid, 'pid');
+  const userNs = namespaceInode(pid, 'user');
+  return {
+    samePidNs: rt.self.pidNs === undefined || pidNs === rt.self.pidNs,
+    sameUserNs: rt.self.userNs === undefined || userNs === rt.self.userNs,
+  };
+}

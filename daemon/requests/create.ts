@@ -1,0 +1,92 @@
+// Create (reference §5.5, SPEC §2.2): walks the path one component at a time, makes the
+// missing cgroups owned wholly by the requestor, and on failure removes every cgroup
+// this call made, in every hierarchy.
+import { CgmError } from '../errors';
+import { childOf, type CgroupFs } from '../cgroupfs/cgroupfs';
+import { HIDDEN_LEAF, type Hierarchy } from '../cgroupfs/layout';
+import { mayCreateAtDepth, quoteArg } from '../policy';
+import type { Runtime } from '../runtime';
+import type { Caller } from './caller';
+import { assertAccess, assertCgroupArg, assertCgroupExists } from './checks';
+import { forEachHierarchy, hierarchyList } from './hierarchies';
+
+type Existed = 1 | -1;
+
+interface Made {
+  h: Hierarchy;
+  cg: string;
+}
+
+/** Returns 1 if the cgroup already existed in any hierarchy, -1 if it was made everywhere. */
+export function create(rt: Runtime, caller: Caller, controller: string, cgroup: string): Existed {
+  const hierarchies = hierarchyList(rt, controller);
+  if (cgroup === '') return -1; // the original's no-op: '' is the caller's own, existing cgroup
+  assertCgroupArg(cgroup, 'relative');
+  const made: Made[] = [];
+  try {
+    const results = forEachHierarchy(hierarchies, (h) => createIn(rt, caller, h, cgroup, made));
+    return results.includes(1) ? 1 : -1;
+  } catch (err) {
+    rollback(rt.cgfs, made);
+    throw err;
+  }
+}
+
+function rollback(cgfs: CgroupFs, made: Made[]): void {
+  for (const { h, cg } of made.reverse()) {
+    try {
+      cgfs.rmdir(h, cg);
+    } catch {
+      // it may have been populated meanwhile; leave it rather than kill anything
+    }
+  }
+}
+
+function createIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, made: Made[]): Existed {
+  const { cgfs } = rt;
+  let current = caller.requestorCgroup(h);
+  assertCgroupExists(rt, h, current);
+  let existed: Existed = -1;
+  for (const component of arg.split('/')) {
+    if (component === '' || component === '.') continue;
+    if (component === HIDDEN_LEAF) throw new CgmError('InvalidArgs', `cgroup name ${quoteArg(component)} is reserved`);
+    const next = childOf(current, component);
+    const owner = cgfs.stat(h, next);
+    if (owner !== undefined) {
+      if (!cgfs.isDirectory(h, next)) throw new CgmError('InvalidArgs', `${cgfs.describe(h, next)} is a file, not a cgroup`);
+      assertAccess(rt, caller, h, next, undefined, 'read');
+      existed = 1;
+      current = next;
+      continue;
+    }
+    assertAccess(rt, caller, h, current, undefined, 'readwrite');
+    const depth = mayCreateAtDepth(next, rt.options.maxDepth);
+    if (!depth.allow) throw new CgmError('LimitsExceeded', depth.reason);
+    if (!cgfs.mkdir(h, next)) {
+      existed = 1; // made by someone else meanwhile
+      current = next;
+      continue;
+    }
+    made.push({ h, cg: next });
+    if (cgfs.flavour(h).inheritsSubtreeControl) inheritSubtreeControl(cgfs, h, current, next);
+    cgfs.chownAll(h, next, caller.r.uid, caller.r.gid);
+    existed = -1;
+    current = next;
+  }
+  return existed;
+}
+
+/**
+ * v2: enable in the child whatever the parent enables for its children, so controllers
+ * reach every level a delegatee creates (reference §7.4). Tasks live in the hidden
+ * leaf, so the no-internal-processes rule never blocks this.
+ */
+function inheritSubtreeControl(cgfs: CgroupFs, h: Hierarchy, parent: string, child: string): void {
+  let enabled: string[];
+  try {
+    enabled = cgfs.readFile(h, parent, 'cgroup.subtree_control', 4096).split(/\s+/).filter((c) => c !== '');
+  } catch {
+    return;
+  }
+  if (enabled.length > 0) cgfs.writeFile(h, child, 'cgroup.subtree_control', enabled.map((c) => `+${c}`).join(' '));
+}

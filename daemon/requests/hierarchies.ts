@@ -1,0 +1,57 @@
+// Turning a controller argument into hierarchies, and running an operation over a
+// list of them with the reference's rules (§3.3): a denial on one of several is
+// skipped, any other failure stops the call.
+import { CgmError } from '../errors';
+import type { Hierarchy } from '../cgroupfs/layout';
+import type { Runtime } from '../runtime';
+import { quoteArg } from '../policy';
+
+function assertControllerArg(arg: string): void {
+  if (arg.includes('\0')) throw new CgmError('InvalidArgs', 'controller must not contain a NUL byte');
+  if (arg.length > 4096) throw new CgmError('InvalidArgs', 'controller argument is too long');
+}
+
+/** Single-hierarchy methods: one controller, or a comma list naming one hierarchy (`cpu,cpuacct`). */
+export function singleHierarchy(rt: Runtime, arg: string): Hierarchy {
+  assertControllerArg(arg);
+  const found = rt.layout.resolveSingle(arg);
+  if ('multiple' in found) throw new CgmError('InvalidArgs', `controller ${quoteArg(arg)} names several hierarchies; this method takes one`);
+  if ('unknown' in found) throw new CgmError('NoSuchController', `no hierarchy named ${quoteArg(found.unknown)} is mounted`);
+  return found;
+}
+
+/** List-capable methods: `all`, one controller, or a comma list; co-mounted names collapse. */
+export function hierarchyList(rt: Runtime, arg: string): Hierarchy[] {
+  assertControllerArg(arg);
+  const found = rt.layout.resolveList(arg);
+  if ('unknown' in found) throw new CgmError('NoSuchController', `no hierarchy named ${quoteArg(found.unknown)} is mounted`);
+  return found;
+}
+
+export function isDenial(err: unknown): err is CgmError {
+  return err instanceof CgmError && err.code === 'AccessDenied';
+}
+
+/**
+ * Runs `fn` on each hierarchy. With several, an AccessDenied on one is skipped (the
+ * reference's "permission denied is silently ignored for the element"); when every one
+ * was denied, the call is denied rather than reporting a success that did nothing.
+ * Any other error stops at once and is rethrown.
+ */
+export function forEachHierarchy<T>(hierarchies: readonly Hierarchy[], fn: (h: Hierarchy) => T): T[] {
+  const results: T[] = [];
+  let denial: CgmError | undefined;
+  for (const h of hierarchies) {
+    try {
+      results.push(fn(h));
+    } catch (err) {
+      if (hierarchies.length > 1 && isDenial(err)) {
+        denial ??= err;
+        continue;
+      }
+      throw err;
+    }
+  }
+  if (results.length === 0 && denial) throw denial;
+  return results;
+}

@@ -1,0 +1,86 @@
+// The read-only listings (reference §5.11-5.13, §5.17): tasks of a cgroup or a subtree,
+// child cgroups, and keys with owners presented in the requestor's user namespace.
+// All are bounded by the caller's (or its proxy's) subtree; the hidden leaf never shows.
+import { CgmError } from '../errors';
+import { childOf } from '../cgroupfs/cgroupfs';
+import type { Hierarchy } from '../cgroupfs/layout';
+import { hostIdToNs } from '../proc/id-map';
+import type { Runtime } from '../runtime';
+import type { Caller } from './caller';
+import { assertUnderProxy, resolveTarget } from './checks';
+import { forEachHierarchy, hierarchyList, singleHierarchy } from './hierarchies';
+import { taskHome } from './move-pid';
+import { readableCgroup } from './values';
+
+/** Unmapped ids are shown as (uid_t)-1, as the kernel does (overflowuid aside). */
+export const UNMAPPED_ID = 4294967295;
+
+function sortedUnique(ids: Iterable<number>): number[] {
+  return [...new Set(ids)].sort((a, b) => a - b);
+}
+
+/** Tasks of one cgroup: v1 its `tasks` (threads, as the original); v2 the cgroup and its leaf. */
+function tasksOf(rt: Runtime, h: Hierarchy, cg: string): number[] {
+  const { cgfs } = rt;
+  const file = cgfs.flavour(h).tasksFile;
+  const home = taskHome(rt, h, cg);
+  const pids = cgfs.readPids(h, cg, file);
+  if (home !== cg && cgfs.isDirectory(h, home)) pids.push(...cgfs.readPids(h, home, file));
+  return pids;
+}
+
+export function getTasks(rt: Runtime, caller: Caller, controller: string, cgroup: string): number[] {
+  const h = singleHierarchy(rt, controller);
+  const cg = readableCgroup(rt, caller, h, cgroup);
+  return sortedUnique(tasksOf(rt, h, cg));
+}
+
+export function getTasksRecursive(rt: Runtime, caller: Caller, controller: string, cgroup: string): number[] {
+  const hierarchies = hierarchyList(rt, controller);
+  const all: number[] = [];
+  forEachHierarchy(hierarchies, (h) => {
+    // The bound is a hard error even in lists (reference §5.12); a cgroup missing in one
+    // of several hierarchies is skipped like a denial.
+    const { path } = resolveTarget(caller, h, cgroup, 'readable');
+    assertUnderProxy(rt, caller, h, path);
+    let cg: string;
+    try {
+      cg = readableCgroup(rt, caller, h, cgroup);
+    } catch (err) {
+      if (hierarchies.length > 1 && err instanceof CgmError && err.code === 'FileNotFound') return;
+      throw err;
+    }
+    collectTasks(rt, h, cg, all, true);
+  });
+  return sortedUnique(all);
+}
+
+/** Tasks of a subtree; unreadable descendants are skipped (they may vanish while we walk). */
+function collectTasks(rt: Runtime, h: Hierarchy, cg: string, into: number[], top: boolean): void {
+  try {
+    into.push(...tasksOf(rt, h, cg));
+    for (const child of rt.cgfs.children(h, cg)) collectTasks(rt, h, childOf(cg, child), into, false);
+  } catch (err) {
+    if (top) throw err;
+  }
+}
+
+export function listChildren(rt: Runtime, caller: Caller, controller: string, cgroup: string): string[] {
+  const h = singleHierarchy(rt, controller);
+  const cg = readableCgroup(rt, caller, h, cgroup);
+  return rt.cgfs.children(h, cg);
+}
+
+export type KeyRow = [name: string, uid: number, gid: number, mode: number];
+
+export function listKeys(rt: Runtime, caller: Caller, controller: string, cgroup: string): KeyRow[] {
+  const h = singleHierarchy(rt, controller);
+  const cg = readableCgroup(rt, caller, h, cgroup);
+  const uidMap = caller.uidMap;
+  const gidMap = caller.gidMap;
+  // Without both maps the original showed host ids unconverted (reference §5.17).
+  const present = (id: number, map: typeof uidMap): number => (uidMap && gidMap ? (hostIdToNs(id, map) ?? UNMAPPED_ID) : id);
+  return rt.cgfs.keys(h, cg).map(({ name, owner }): KeyRow =>
+    owner ? [name, present(owner.uid, uidMap), present(owner.gid, gidMap), owner.mode] : [name, UNMAPPED_ID, UNMAPPED_ID, 0],
+  );
+}

@@ -1,0 +1,47 @@
+// GetValue and SetValue (reference §5.8, §5.9, SPEC §2.2): one existing file of one
+// cgroup inside the caller's subtree; the key is a plain file name, and the files that
+// move tasks or steer the release agent cannot be set.
+import { CgmError } from '../errors';
+import type { Hierarchy } from '../cgroupfs/layout';
+import { assertKey, assertSettableKey, assertValue, MAX_VALUE_BYTES, quoteArg } from '../policy';
+import type { Runtime } from '../runtime';
+import type { Caller } from './caller';
+import { assertAccess, assertCgroupExists, assertUnderProxy, resolveTarget } from './checks';
+import { singleHierarchy } from './hierarchies';
+
+/** Largest value GetValue returns (memory.stat and friends are a few KiB). */
+export const MAX_READ_BYTES = 1024 * 1024;
+
+/** Resolves a readable-form cgroup argument and applies the checks every read makes. */
+export function readableCgroup(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: string): string {
+  const { path } = resolveTarget(caller, h, cgroup, 'readable');
+  assertUnderProxy(rt, caller, h, path);
+  assertCgroupExists(rt, h, path);
+  assertAccess(rt, caller, h, path, undefined, 'read');
+  return path;
+}
+
+function assertKeyExists(rt: Runtime, h: Hierarchy, cg: string, key: string): void {
+  if (!rt.cgfs.fileExists(h, cg, key)) throw new CgmError('FileNotFound', `no key ${quoteArg(key)} in ${rt.cgfs.describe(h, cg)}`);
+}
+
+export function getValue(rt: Runtime, caller: Caller, controller: string, cgroup: string, key: string): string {
+  const h = singleHierarchy(rt, controller);
+  assertKey(key);
+  const cg = readableCgroup(rt, caller, h, cgroup);
+  assertKeyExists(rt, h, cg, key);
+  assertAccess(rt, caller, h, cg, key, 'read');
+  return rt.cgfs.readFile(h, cg, key, MAX_READ_BYTES).replace(/\n+$/, '');
+}
+
+export function setValue(rt: Runtime, caller: Caller, controller: string, cgroup: string, key: string, value: string): void {
+  const h = singleHierarchy(rt, controller);
+  assertSettableKey(key);
+  assertValue(value);
+  const cg = readableCgroup(rt, caller, h, cgroup);
+  assertKeyExists(rt, h, cg, key);
+  assertAccess(rt, caller, h, cg, key, 'write');
+  const text = value === '' || value.endsWith('\n') ? value : `${value}\n`;
+  if (Buffer.byteLength(text) > MAX_VALUE_BYTES) throw new CgmError('LimitsExceeded', `value is longer than ${MAX_VALUE_BYTES} bytes`);
+  rt.cgfs.writeFile(h, cg, key, text);
+}
