@@ -1,6 +1,6 @@
 // The pure model of the host's cgroup hierarchies (from parsed mountinfo) and the name and path
 // resolution every request needs. It never touches the filesystem itself and never logs.
-import type { MountEntry } from '../proc/mountinfo';
+import { visibleMounts, type MountEntry } from '../proc/mountinfo';
 import type { ProcCgroupLine } from '../proc/proc-cgroup';
 
 /**
@@ -250,7 +250,7 @@ export function buildLayout(mounts: MountEntry[], options: BuildLayoutOptions): 
   const skip = options.skip ?? [];
   const hierarchies: Hierarchy[] = [];
   let haveV2 = false;
-  for (const group of groupByDevice(mounts)) {
+  for (const group of groupByDevice(visibleMounts(mounts))) {
     const mount = chooseMount(group.mounts);
     if (mount === undefined) continue;
     if (group.fsType === 'cgroup2') {

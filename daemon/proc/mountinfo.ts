@@ -73,3 +73,26 @@ export function parseMountinfo(text: string): MountEntry[] {
   }
   return entries;
 }
+
+function isPathAtOrAbove(dir: string, path: string): boolean {
+  return dir === '/' || path === dir || path.startsWith(`${dir}/`);
+}
+
+/**
+ * The mounts a path lookup can still reach. mountinfo also lists mounts that a later
+ * mount covered (a tmpfs mounted over /sys/fs/cgroup in a private namespace hides the
+ * hierarchies below it): a mount is covered when another mount that is not one of its
+ * ancestors sits at or above its mount point (including one stacked on the same point).
+ */
+export function visibleMounts(mounts: readonly MountEntry[]): MountEntry[] {
+  const byId = new Map(mounts.map((m) => [m.mountId, m]));
+  const ancestorsOf = (m: MountEntry): Set<number> => {
+    const seen = new Set<number>();
+    for (let p = byId.get(m.parentId); p && !seen.has(p.mountId); p = byId.get(p.parentId)) seen.add(p.mountId);
+    return seen;
+  };
+  return mounts.filter((m) => {
+    const ancestors = ancestorsOf(m);
+    return !mounts.some((n) => n !== m && !ancestors.has(n.mountId) && isPathAtOrAbove(n.mountPoint, m.mountPoint));
+  });
+}

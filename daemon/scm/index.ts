@@ -1,0 +1,119 @@
+// The daemon's …Scm methods (reference §6): the D-Bus call is answered at once with an
+// empty reply; the requestor's (and victim's) credentials then arrive over the passed
+// datagram socket, translated by the kernel, and the result goes back the same way.
+// The operations are the plain methods' own, with p = the connection's peer.
+import { setPassCred, socketKind, closeFd, type Ucred } from '../../addon';
+import { CgmError } from '../errors';
+import type { CallContext, MethodHandler } from '../dbus/server';
+import type { ServerConnection } from '../dbus/connection';
+import type { Runtime } from '../runtime';
+import { Caller } from '../requests/caller';
+import { create } from '../requests/create';
+import { chmod, chown } from '../requests/ownership';
+import { movePid } from '../requests/move-pid';
+import { getPidCgroup } from '../requests/get-pid-cgroup';
+import { getValue, setValue } from '../requests/values';
+import { remove } from '../requests/remove';
+import { getTasks, getTasksRecursive, listChildren, listKeys } from '../requests/listing';
+import { prune, removeOnEmpty } from '../requests/auto-removal';
+import { ScmConversation } from './conversation';
+import * as R from './results';
+
+type Datagram = R.Datagram;
+
+interface ScmMethod {
+  /** a second credential follows the requestor's: the victim pid, or Chown's uid/gid */
+  needsVictim: boolean;
+  /** the operation; `args` are the D-Bus arguments without the fd */
+  run(rt: Runtime, caller: Caller, args: unknown[], victim: Ucred | undefined): Datagram[];
+  failure(): Datagram[];
+}
+
+const s = (v: unknown): string => v as string;
+const n = (v: unknown): number => v as number;
+const victimOf = (v: Ucred | undefined): Ucred => v as Ucred;
+
+const SCM_METHODS: ReadonlyMap<string, ScmMethod> = new Map<string, ScmMethod>([
+  ['GetPidCgroupScm', { needsVictim: true, failure: R.emptyDatagram, run: (rt, c, [ctl], v) => R.text(getPidCgroup(rt, c, s(ctl), victimOf(v).pid, false)) }],
+  ['GetPidCgroupAbsScm', { needsVictim: true, failure: R.emptyDatagram, run: (rt, c, [ctl], v) => R.text(getPidCgroup(rt, c, s(ctl), victimOf(v).pid, true)) }],
+  ['CreateScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg]) => R.existedByte(create(rt, c, s(ctl), s(cg))) }],
+  // The uid and gid to chown to travel as the second credential, mapped by the kernel.
+  ['ChownScm', { needsVictim: true, failure: R.failed, run: (rt, c, [ctl, cg], v) => (chown(rt, c, s(ctl), s(cg), victimOf(v).uid, victimOf(v).gid), R.ok()) }],
+  ['ChmodScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg, file, mode]) => (chmod(rt, c, s(ctl), s(cg), s(file), n(mode)), R.ok()) }],
+  ['MovePidScm', { needsVictim: true, failure: R.failed, run: (rt, c, [ctl, cg], v) => (movePid(rt, c, s(ctl), s(cg), victimOf(v).pid, false), R.ok()) }],
+  ['MovePidAbsScm', { needsVictim: true, failure: R.failed, run: (rt, c, [ctl, cg], v) => (movePid(rt, c, s(ctl), s(cg), victimOf(v).pid, true), R.ok()) }],
+  ['GetValueScm', { needsVictim: false, failure: R.emptyDatagram, run: (rt, c, [ctl, cg, key]) => R.text(getValue(rt, c, s(ctl), s(cg), s(key))) }],
+  ['SetValueScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg, key, value]) => (setValue(rt, c, s(ctl), s(cg), s(key), s(value)), R.ok()) }],
+  ['RemoveScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg, recursive]) => R.existedByte(remove(rt, c, s(ctl), s(cg), n(recursive))) }],
+  ['GetTasksScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.tasksPayload(getTasks(rt, c, s(ctl), s(cg))) }],
+  ['GetTasksRecursiveScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.tasksPayload(getTasksRecursive(rt, c, s(ctl), s(cg))) }],
+  ['ListChildrenScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.childrenPayload(listChildren(rt, c, s(ctl), s(cg))) }],
+  ['RemoveOnEmptyScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg]) => (removeOnEmpty(rt, c, s(ctl), s(cg)), R.ok()) }],
+  ['PruneScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg]) => (prune(rt, c, s(ctl), s(cg)), R.ok()) }],
+  ['ListKeysScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.keysPayload(listKeys(rt, c, s(ctl), s(cg))) }],
+]);
+
+const pendingByConnection = new WeakMap<ServerConnection, number>();
+
+/** SPEC §2.4: only a datagram unix socket is accepted as the Scm channel. */
+function acceptScmFd(fd: number): void {
+  let kind: ReturnType<typeof socketKind>;
+  try {
+    kind = socketKind(fd);
+  } catch {
+    throw new CgmError('InvalidArgs', 'sockfd is not a socket (an Scm call needs a datagram unix socket)');
+  }
+  if (kind.domain !== 'unix' || kind.type !== 'dgram') {
+    throw new CgmError('InvalidArgs', `sockfd is a ${kind.domain} ${kind.type} socket; an Scm call needs a datagram unix socket`);
+  }
+  try {
+    setPassCred(fd, true);
+  } catch (err) {
+    throw new CgmError('InvalidArgs', `Failed to set passcred: ${(err as Error).message}`);
+  }
+}
+
+function scmHandler(rt: Runtime, method: ScmMethod): MethodHandler {
+  return (ctx: CallContext, args: unknown[]) => {
+    const fd = ctx.takeFd(args[args.length - 1] as number);
+    try {
+      acceptScmFd(fd);
+      const pending = pendingByConnection.get(ctx.connection) ?? 0;
+      if (pending >= rt.options.maxPendingScm) {
+        throw new CgmError('LimitsExceeded', `too many Scm requests waiting on this connection (limit ${rt.options.maxPendingScm})`);
+      }
+      pendingByConnection.set(ctx.connection, pending + 1);
+    } catch (err) {
+      closeFd(fd);
+      throw err;
+    }
+    const done = ctx.defer();
+    const opArgs = args.slice(0, -1);
+    const peer = ctx.peer;
+    new ScmConversation(fd, {
+      needsVictim: method.needsVictim,
+      timeoutMs: rt.options.scmTimeoutMs,
+      run: (r, v) => {
+        ctx.fields.requestor = r;
+        ctx.fields.proxy = peer;
+        if (v && method.needsVictim) ctx.fields.victim = v;
+        try {
+          return { datagrams: method.run(rt, new Caller(rt, r, peer), opArgs, v) };
+        } catch (error) {
+          return { datagrams: method.failure(), error };
+        }
+      },
+      done: (error) => {
+        pendingByConnection.set(ctx.connection, (pendingByConnection.get(ctx.connection) ?? 1) - 1);
+        done(error);
+      },
+    });
+    return [];
+  };
+}
+
+export function createScmHandlers(rt: Runtime): Array<[string, MethodHandler]> {
+  return [...SCM_METHODS].map(([name, method]) => [name, scmHandler(rt, method)]);
+}
+
+export const SCM_METHOD_NAMES: readonly string[] = [...SCM_METHODS.keys()];
