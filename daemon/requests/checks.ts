@@ -3,7 +3,7 @@
 // CgmError whose message says which cgroup or file and why.
 import { CgmError } from '../errors';
 import { HIDDEN_LEAF, type Hierarchy } from '../cgroupfs/layout';
-import { isUnder, mayAccess, quoteArg, resolveCgroupArg, type Access, type CgroupArgForm } from '../policy';
+import { chopProxySuffix, isUnder, mayAccess, quoteArg, resolveCgroupArg, type Access, type CgroupArgForm } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
 
@@ -34,7 +34,8 @@ export function assertCgroupExists(rt: Runtime, h: Hierarchy, cg: string): void 
 
 /** Form A reads are bounded by p's cgroup (reference §3.4; SPEC §2.2 extends it to ListKeys). */
 export function assertUnderProxy(rt: Runtime, caller: Caller, h: Hierarchy, cg: string): void {
-  const bound = caller.proxyCgroup(h);
+  // p's cgroup with §4.4's init.scope / cgproxy.service suffix chopped, as for MovePidAbs.
+  const bound = chopProxySuffix(caller.proxyCgroup(h));
   if (!isUnder(cg, bound)) {
     throw new CgmError('AccessDenied', `cgroup ${rt.cgfs.describe(h, cg)} is outside the caller's subtree ${bound}`);
   }

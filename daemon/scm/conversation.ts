@@ -8,11 +8,17 @@ import type { Datagram } from './results';
 
 const ESRCH = 3;
 
+export interface ScmOutcome {
+  datagrams: Datagram[];
+  /** what to log when the request failed */
+  error?: unknown;
+}
+
 export interface ConversationSpec {
   needsVictim: boolean;
   timeoutMs: number;
   /** runs the request once the credentials are in; returns what to write, and the error to log if it failed */
-  run(r: Ucred, v: Ucred | undefined): { datagrams: Datagram[]; error?: unknown };
+  run(r: Ucred, v: Ucred | undefined): ScmOutcome | Promise<ScmOutcome>;
   /** called exactly once at the end with the outcome to log */
   done(error?: unknown): void;
 }
@@ -64,15 +70,19 @@ export class ScmConversation {
   private finish(r: Ucred, v: Ucred | undefined): void {
     this.phase = 'finished';
     clearTimeout(this.timer);
-    let outcome: { datagrams: Datagram[]; error?: unknown };
+    let outcome: ScmOutcome | Promise<ScmOutcome>;
     try {
       outcome = this.spec.run(r, v);
     } catch (err) {
       // run() encodes its own failures; reaching here is a bug, so send nothing useful.
       outcome = { datagrams: [], error: err };
     }
-    this.writeAll(outcome.datagrams);
-    this.end(outcome.error);
+    const deliver = (o: ScmOutcome): void => {
+      this.writeAll(o.datagrams);
+      this.end(o.error);
+    };
+    if (outcome instanceof Promise) outcome.then(deliver, (err: unknown) => deliver({ datagrams: [], error: err }));
+    else deliver(outcome);
   }
 
   /** Writes the result; a pid credential for a task that just exited is replaced by the first pid sent (reference §6.4). */

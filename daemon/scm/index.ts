@@ -16,7 +16,7 @@ import { getValue, setValue } from '../requests/values';
 import { remove } from '../requests/remove';
 import { getTasks, getTasksRecursive, listChildren, listKeys } from '../requests/listing';
 import { prune, removeOnEmpty } from '../requests/auto-removal';
-import { ScmConversation } from './conversation';
+import { ScmConversation, type ScmOutcome } from './conversation';
 import * as R from './results';
 
 type Datagram = R.Datagram;
@@ -73,14 +73,25 @@ function acceptScmFd(fd: number): void {
   }
 }
 
-function scmHandler(rt: Runtime, method: ScmMethod): MethodHandler {
+export interface ScmServerOptions {
+  timeoutMs: number;
+  maxPendingPerConnection: number;
+}
+
+/**
+ * The server side of an Scm method, whatever answers it: the daemon runs the request,
+ * cgproxy forwards it. `run` gets r (and v) from the socket and p, the connection's peer.
+ */
+export type ScmRun = (requestor: Ucred, proxy: Ucred, victim: Ucred | undefined, args: unknown[]) => Datagram[] | Promise<Datagram[]>;
+
+export function scmServerHandler(options: ScmServerOptions, shape: { needsVictim: boolean; failure(): Datagram[] }, run: ScmRun): MethodHandler {
   return (ctx: CallContext, args: unknown[]) => {
     const fd = ctx.takeFd(args[args.length - 1] as number);
     try {
       acceptScmFd(fd);
       const pending = pendingByConnection.get(ctx.connection) ?? 0;
-      if (pending >= rt.options.maxPendingScm) {
-        throw new CgmError('LimitsExceeded', `too many Scm requests waiting on this connection (limit ${rt.options.maxPendingScm})`);
+      if (pending >= options.maxPendingPerConnection) {
+        throw new CgmError('LimitsExceeded', `too many Scm requests waiting on this connection (limit ${options.maxPendingPerConnection})`);
       }
       pendingByConnection.set(ctx.connection, pending + 1);
     } catch (err) {
@@ -90,17 +101,23 @@ function scmHandler(rt: Runtime, method: ScmMethod): MethodHandler {
     const done = ctx.defer();
     const opArgs = args.slice(0, -1);
     const peer = ctx.peer;
+    const failed = (error: unknown): ScmOutcome => {
+      const named = error instanceof CgmError ? error : new CgmError('Failed', 'internal error (see the daemon log)');
+      return { datagrams: [...shape.failure(), R.errorDetail(named.dbusName, named.message)], error };
+    };
     new ScmConversation(fd, {
-      needsVictim: method.needsVictim,
-      timeoutMs: rt.options.scmTimeoutMs,
+      needsVictim: shape.needsVictim,
+      timeoutMs: options.timeoutMs,
       run: (r, v) => {
         ctx.fields.requestor = r;
         ctx.fields.proxy = peer;
-        if (v && method.needsVictim) ctx.fields.victim = v;
+        if (v && shape.needsVictim) ctx.fields.victim = v;
         try {
-          return { datagrams: method.run(rt, new Caller(rt, r, peer), opArgs, v) };
+          const result = run(r, peer, v, opArgs);
+          if (result instanceof Promise) return result.then((datagrams) => ({ datagrams }), failed);
+          return { datagrams: result };
         } catch (error) {
-          return { datagrams: method.failure(), error };
+          return failed(error);
         }
       },
       done: (error) => {
@@ -112,8 +129,17 @@ function scmHandler(rt: Runtime, method: ScmMethod): MethodHandler {
   };
 }
 
+/** The shape of each Scm method: whether a victim credential follows, and its failure encoding. */
+export const SCM_SHAPES: ReadonlyMap<string, { needsVictim: boolean; failure(): Datagram[] }> = new Map(
+  [...SCM_METHODS].map(([name, m]) => [name, { needsVictim: m.needsVictim, failure: m.failure }]),
+);
+
 export function createScmHandlers(rt: Runtime): Array<[string, MethodHandler]> {
-  return [...SCM_METHODS].map(([name, method]) => [name, scmHandler(rt, method)]);
+  const options = { timeoutMs: rt.options.scmTimeoutMs, maxPendingPerConnection: rt.options.maxPendingScm };
+  return [...SCM_METHODS].map(([name, method]) => [
+    name,
+    scmServerHandler(options, method, (r, p, v, args) => method.run(rt, new Caller(rt, r, p), args, v)),
+  ]);
 }
 
 export const SCM_METHOD_NAMES: readonly string[] = [...SCM_METHODS.keys()];

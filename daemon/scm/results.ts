@@ -58,3 +58,24 @@ export function keysPayload(rows: readonly KeyRow[]): Datagram[] {
 export function tasksPayload(pids: readonly number[]): Datagram[] {
   return [{ data: int32(pids.length) }, ...pids.map((pid) => ({ data: Buffer.from('p'), cred: { pid, uid: 0, gid: 0 } }))];
 }
+
+/** Marks the datagram that follows a failure result with the error's name and message. */
+export const ERROR_DETAIL_PREFIX = 'cgmanager.error\n';
+
+/**
+ * Our extension (api_version 11): after a failure result, one more datagram names the
+ * error, so a proxy can pass the daemon's named error on. Clients of the original
+ * protocol stop reading after the result and never see it.
+ */
+export function errorDetail(dbusName: string, message: string): Datagram {
+  return { data: Buffer.from(`${ERROR_DETAIL_PREFIX}${dbusName}\n${message}`, 'utf8') };
+}
+
+export function parseErrorDetail(data: Buffer): { name: string; message: string } | undefined {
+  const text = data.toString('utf8');
+  if (!text.startsWith(ERROR_DETAIL_PREFIX)) return undefined;
+  const rest = text.slice(ERROR_DETAIL_PREFIX.length);
+  const nl = rest.indexOf('\n');
+  if (nl <= 0) return undefined;
+  return { name: rest.slice(0, nl), message: rest.slice(nl + 1) };
+}

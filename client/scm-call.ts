@@ -1,0 +1,226 @@
+// The client side of one Scm exchange (reference §6): a datagram socketpair whose far
+// end travels with the D-Bus call; we answer each kick with a credential the kernel
+// checks and translates, then read the result. Shared by the client library and cgproxy.
+import { closeFd, openSocket, setPassCred, socketPair, type NativeSocket, type Ucred } from '../addon';
+import { parseErrorDetail } from '../daemon/scm/results';
+
+/** How each Scm method's result is encoded on the socket (reference §6.4). */
+export type ScmResultKind = 'status' | 'existed' | 'string' | 'tasks' | 'names' | 'keys';
+
+export const SCM_RESULT_KINDS: Readonly<Record<string, ScmResultKind>> = {
+  GetPidCgroupScm: 'string',
+  GetPidCgroupAbsScm: 'string',
+  CreateScm: 'existed',
+  ChownScm: 'status',
+  ChmodScm: 'status',
+  MovePidScm: 'status',
+  MovePidAbsScm: 'status',
+  GetValueScm: 'string',
+  SetValueScm: 'status',
+  RemoveScm: 'existed',
+  GetTasksScm: 'tasks',
+  GetTasksRecursiveScm: 'tasks',
+  ListChildrenScm: 'names',
+  RemoveOnEmptyScm: 'status',
+  PruneScm: 'status',
+  ListKeysScm: 'keys',
+};
+
+/** Methods whose exchange carries a second credential after the requestor's. */
+export const SCM_VICTIM_METHODS: ReadonlySet<string> = new Set(['GetPidCgroupScm', 'GetPidCgroupAbsScm', 'MovePidScm', 'MovePidAbsScm', 'ChownScm']);
+
+export type ScmValue =
+  | { kind: 'status' }
+  | { kind: 'existed'; existed: 1 | -1 }
+  | { kind: 'string'; value: string }
+  | { kind: 'tasks'; pids: number[] }
+  | { kind: 'names'; names: string[] }
+  | { kind: 'keys'; keys: Array<{ name: string; uid: number; gid: number; mode: number }> };
+
+/** The daemon said no; `name` is the D-Bus error name when the daemon sent one (api_version 11). */
+export class ScmFailure extends Error {
+  constructor(
+    readonly errorName: string | undefined,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ScmFailure';
+  }
+}
+
+export class ScmTimeout extends Error {
+  constructor(what: string) {
+    super(`no ${what} from the Scm peer in time`);
+    this.name = 'ScmTimeout';
+  }
+}
+
+interface Received {
+  data: Buffer;
+  cred: Ucred | undefined;
+}
+
+/** Our end of the socketpair: datagrams in arrival order, awaited with a timeout. */
+class DatagramChannel {
+  private readonly queue: Received[] = [];
+  private waiter: ((d: Received | undefined) => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  readonly socket: NativeSocket;
+
+  constructor(fd: number) {
+    this.socket = openSocket(
+      fd,
+      true,
+      (data, fds, cred) => {
+        fds?.forEach(closeFd);
+        this.queue.push({ data, cred });
+        const w = this.waiter;
+        this.waiter = undefined;
+        w?.(this.queue.shift());
+      },
+      () => undefined,
+    );
+  }
+
+  next(timeoutMs: number, what: string): Promise<Received> {
+    const ready = this.queue.shift();
+    if (ready) return Promise.resolve(ready);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = undefined;
+        reject(new ScmTimeout(what));
+      }, timeoutMs);
+      this.timer = timer;
+      this.waiter = (d) => {
+        clearTimeout(timer);
+        if (d) resolve(d);
+        else reject(new ScmTimeout(what));
+      };
+    });
+  }
+
+  /** A datagram that is already here, without waiting. */
+  poll(): Received | undefined {
+    return this.queue.shift();
+  }
+
+  send(cred: Ucred | undefined, payload = 'p'): void {
+    const rc = this.socket.write(Buffer.from(payload), undefined, cred);
+    if (rc < 0) throw Object.assign(new Error(`cannot send the credential (errno ${-rc})`), { errno: -rc });
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.(undefined);
+    this.socket.close();
+  }
+}
+
+export interface ScmExchange {
+  method: string;
+  requestor: Ucred;
+  victim?: Ucred;
+  timeoutMs: number;
+  /**
+   * Sends the D-Bus call with `fd` as its `h` argument; resolves once it is written (the
+   * D-Bus reply may be awaited or not). A rejection (e.g. an error reply) aborts the exchange.
+   */
+  sendCall(fd: number): Promise<unknown>;
+}
+
+function failure(channel: DatagramChannel, what: string): ScmFailure {
+  // The daemon writes its error detail right behind the failure result.
+  const detail = channel.poll();
+  const parsed = detail ? parseErrorDetail(detail.data) : undefined;
+  return new ScmFailure(parsed?.name, parsed?.message ?? `${what} failed`);
+}
+
+/** Runs one Scm exchange and decodes its result; throws ScmFailure, ScmTimeout or the call's own error. */
+export async function runScmExchange(x: ScmExchange): Promise<ScmValue> {
+  const kind = SCM_RESULT_KINDS[x.method];
+  if (!kind) throw new TypeError(`${x.method} is not an Scm method`);
+  const [mine, theirs] = socketPair(true);
+  let channel: DatagramChannel;
+  try {
+    setPassCred(mine, true);
+    channel = new DatagramChannel(mine);
+  } catch (err) {
+    closeFd(mine);
+    closeFd(theirs);
+    throw err;
+  }
+  let callError: unknown;
+  try {
+    const call = x.sendCall(theirs).catch((err: unknown) => {
+      callError = err;
+    });
+    closeFd(theirs);
+    const t = x.timeoutMs;
+    const kickOrCallError = async (what: string): Promise<void> => {
+      await Promise.race([channel.next(t, what), call.then(() => (callError ? Promise.reject(callError) : new Promise(() => undefined)))]);
+    };
+    await kickOrCallError('kick');
+    channel.send(x.requestor);
+    if (SCM_VICTIM_METHODS.has(x.method)) {
+      await kickOrCallError('second kick');
+      channel.send(x.victim ?? x.requestor);
+    }
+    const first = await channel.next(t, 'result');
+    switch (kind) {
+      case 'status':
+        if (first.data.toString('latin1') !== '1') throw failure(channel, x.method);
+        return { kind };
+      case 'existed': {
+        const c = first.data.toString('latin1');
+        if (c !== '1' && c !== '2') throw failure(channel, x.method);
+        return { kind, existed: c === '2' ? 1 : -1 };
+      }
+      case 'string':
+        if (first.data.length === 0) throw failure(channel, x.method);
+        return { kind, value: first.data.toString('utf8').replace(/\0[\s\S]*$/, '') };
+      case 'tasks': {
+        const count = first.data.length >= 4 ? first.data.readInt32LE(0) : -1;
+        if (count < 0) throw failure(channel, x.method);
+        const pids: number[] = [];
+        for (let i = 0; i < count; i++) {
+          // The original proxy asks for each pid with a '1'; the daemon ignores it.
+          channel.send(undefined, '1');
+          const d = await channel.next(t, 'pid credential');
+          pids.push(d.cred?.pid ?? 0);
+        }
+        return { kind, pids };
+      }
+      case 'names':
+      case 'keys': {
+        const count = first.data.length >= 4 ? first.data.readInt32LE(0) : -1;
+        if (count < 0) throw failure(channel, x.method);
+        if (count === 0) return kind === 'names' ? { kind, names: [] } : { kind, keys: [] };
+        const lengthDatagram = await channel.next(t, 'length');
+        const length = lengthDatagram.data.readUInt32LE(0);
+        const payload = await channel.next(t, 'payload');
+        const text = payload.data.subarray(0, length).toString('utf8');
+        return kind === 'names' ? { kind, names: parseNames(text, count) } : { kind, keys: parseKeys(text, count) };
+      }
+    }
+  } finally {
+    channel.close();
+  }
+}
+
+function parseNames(text: string, count: number): string[] {
+  return text.split('\0').slice(0, count);
+}
+
+function parseKeys(text: string, count: number): Array<{ name: string; uid: number; gid: number; mode: number }> {
+  const lines = text.split('\n');
+  const keys: Array<{ name: string; uid: number; gid: number; mode: number }> = [];
+  // Ids arrive as signed decimals (-1 for unmapped); present them unsigned like the plain call.
+  const unsigned = (s: string | undefined): number => (Number(s) < 0 ? Number(s) + 0x100000000 : Number(s));
+  for (let i = 0; i < count; i++) {
+    const [name, uid, gid, mode] = lines.slice(i * 4, i * 4 + 4);
+    keys.push({ name: name ?? '', uid: unsigned(uid), gid: unsigned(gid), mode: unsigned(mode) });
+  }
+  return keys;
+}
