@@ -1,8 +1,8 @@
 // Wires the daemon together: layout discovery, the listening socket (own or passed by
 // systemd), the D-Bus server with the request handlers, readiness and shutdown.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { connectUnix, closeFd, listenUnix, notifyDatagram } from '../addon';
+import { closeFd, notifyDatagram } from '../addon';
+import { bindSocket } from './listen-socket';
 import type { Logger } from './logger';
 import type { DaemonOptions } from './options';
 import { DBusServer } from './dbus/server';
@@ -37,30 +37,6 @@ export function sdNotify(text: string, log: Logger, env: NodeJS.ProcessEnv = pro
   } catch (err) {
     log.warn({ err, socket }, 'sd_notify failed');
   }
-}
-
-function isAnswering(socketPath: string): boolean {
-  try {
-    closeFd(connectUnix(socketPath));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Binds the daemon's own socket: refuses when another instance answers, removes a stale one. */
-function bindSocket(socketPath: string): number {
-  if (isAnswering(socketPath)) throw new Error(`another instance is already answering on ${socketPath}`);
-  fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
-  try {
-    fs.unlinkSync(socketPath);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const fd = listenUnix(socketPath, 4096);
-  // Access is decided per request from kernel credentials, never by socket permissions.
-  fs.chmodSync(socketPath, 0o666);
-  return fd;
 }
 
 export async function startDaemon(options: DaemonOptions, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<RunningDaemon> {

@@ -63,6 +63,10 @@ export const ERROR_CATALOG = {
     name: 'org.linuxcontainers.cgmanager.Error.NotEmpty',
     when: 'the cgroup still has child cgroups (use a recursive remove)',
   },
+  Unavailable: {
+    name: 'org.linuxcontainers.cgmanager.Error.Unavailable',
+    when: 'cgproxy cannot reach the host daemon right now (it keeps reconnecting)',
+  },
   WrongNamespace: {
     name: 'org.linuxcontainers.cgmanager.Error.WrongNamespace',
     when: "a plain call that needs the daemon's pid or user namespace came from another one (use a proxy or the Scm variant)",
@@ -109,7 +113,9 @@ const ERRNO_CODES: Readonly<Record<string, ErrorCode>> = {
 
 /** Maps an errno code such as 'ENOENT' to a catalog code; anything unlisted is 'Failed'. */
 export function codeForErrno(errnoCode: string | undefined): ErrorCode {
-  return (errnoCode && ERRNO_CODES[errnoCode]) || 'Failed';
+  // Own properties only: `code` can come from anything thrown, and 'constructor' or
+  // '__proto__' must not find Object.prototype's members.
+  return errnoCode !== undefined && Object.hasOwn(ERRNO_CODES, errnoCode) ? (ERRNO_CODES[errnoCode] as ErrorCode) : 'Failed';
 }
 
 /** Wraps a system error from an operation on `what` into a CgmError with a readable message. */
@@ -136,5 +142,5 @@ const ERRNO_WORDS: Readonly<Record<string, string>> = {
 };
 
 function describeErrno(code: string): string {
-  return ERRNO_WORDS[code] ?? 'system error';
+  return Object.hasOwn(ERRNO_WORDS, code) ? (ERRNO_WORDS[code] as string) : 'system error';
 }

@@ -58,9 +58,13 @@ export function buildCommand(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--max-cgroups-per-uid <n>', 'cgroups an unprivileged uid may create in all (0: no limit)', integer(0, 100_000_000), 0)
     .option('--allow-autoremove-premounted <list>', 'premounted v1 hierarchies (or "all") on which RemoveOnEmpty/Prune may set notify_on_release', list, [])
     .allowExcessArguments(false)
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Throw a CommanderError (exit code inside) instead of calling process.exit, so that
+    // main.ts decides when to exit and tests can observe the error.
+    .exitOverride();
 }
 
+/** Parses the daemon's arguments (without node and script). Throws CommanderError on a bad one, and for --help and --version (exit code 0). */
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonOptions {
   const command = buildCommand(env);
   command.parse(argv, { from: 'user' });

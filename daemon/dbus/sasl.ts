@@ -22,7 +22,10 @@ export class SaslServer {
 
   constructor(private readonly guid: string) {}
 
-  /** Handles one line (without CRLF). */
+  /**
+   * Handles one line (without CRLF). Follows the server states of the D-Bus spec
+   * ("Authentication state diagrams") as libdbus implements them (dbus-auth.c).
+   */
   feed(line: string): SaslStep {
     if (++this.commands > MAX_COMMANDS) return { reply: 'ERROR "too many commands"', close: true };
     const space = line.indexOf(' ');
@@ -30,15 +33,17 @@ export class SaslServer {
     const rest = space < 0 ? '' : line.slice(space + 1);
     switch (command) {
       case 'AUTH':
+        if (this.state === 'waitData') return { reply: 'ERROR "Sent AUTH while another AUTH in progress"' };
+        if (this.state === 'authenticated') return { reply: 'ERROR "Sent AUTH while expecting BEGIN"' };
         return this.auth(rest);
       case 'DATA':
         if (this.state !== 'waitData') return { reply: 'ERROR "unexpected DATA"' };
         return this.accept('EXTERNAL', rest);
       case 'CANCEL':
+        if (this.state === 'auth') return { reply: 'ERROR "Not currently in an auth conversation"' };
+        return this.reject();
       case 'ERROR':
-        if (this.state === 'authenticated') return { reply: 'ERROR "already authenticated"' };
-        this.state = 'auth';
-        return { reply: `REJECTED ${MECHANISMS}` };
+        return this.reject();
       case 'NEGOTIATE_UNIX_FD':
         if (this.state !== 'authenticated') return { reply: 'ERROR "not authenticated"' };
         this.unixFdNegotiated = true;
@@ -51,8 +56,16 @@ export class SaslServer {
     }
   }
 
+  /** Back to the start: the client may try another mechanism. */
+  private reject(): SaslStep {
+    this.state = 'auth';
+    this.mechanism = undefined;
+    this.claimedIdentity = undefined;
+    this.unixFdNegotiated = false;
+    return { reply: `REJECTED ${MECHANISMS}` };
+  }
+
   private auth(args: string): SaslStep {
-    if (this.state === 'authenticated') return { reply: 'ERROR "already authenticated"' };
     const [mechanism, initial] = args.split(' ', 2);
     if (mechanism === 'EXTERNAL') {
       if (initial === undefined) {
@@ -66,14 +79,15 @@ export class SaslServer {
   }
 
   private accept(mechanism: string, hexIdentity: string): SaslStep {
+    // libdbus answers a response that is not hex with ERROR and stays where it was.
+    if (!isHex(hexIdentity)) return { reply: 'ERROR "Invalid hex encoding"' };
     this.state = 'authenticated';
     this.mechanism = mechanism;
-    this.claimedIdentity = decodeHex(hexIdentity);
+    this.claimedIdentity = Buffer.from(hexIdentity, 'hex').toString('latin1').slice(0, 64);
     return { reply: `OK ${this.guid}` };
   }
 }
 
-function decodeHex(hex: string): string {
-  if (!/^(?:[0-9a-fA-F]{2})*$/.test(hex)) return hex.slice(0, 64);
-  return Buffer.from(hex, 'hex').toString('latin1').slice(0, 64);
+function isHex(text: string): boolean {
+  return /^(?:[0-9a-fA-F]{2})*$/.test(text);
 }

@@ -222,14 +222,20 @@ export class DBusServer {
     };
     const finish = (result: unknown[] | undefined, error: unknown): void => {
       owned.forEach(closeFd);
-      if (error !== undefined) {
-        const e = error instanceof CgmError ? error : undefined;
-        if (!deferred) logRequest(log, fields, started, error);
-        conn.replyError(m, e ? e.dbusName : ERROR_CATALOG.Failed.name, e ? e.message : 'internal error (see the daemon log)');
-      } else {
-        if (!deferred) logRequest(log, fields, started);
-        conn.reply(m, spec.outSignature, result ?? []);
+      owned.clear();
+      if (error === undefined) {
+        try {
+          conn.reply(m, spec.outSignature, result ?? []);
+          if (!deferred) logRequest(log, fields, started);
+          return;
+        } catch (err) {
+          // The handler returned values that do not fit its out-signature: our bug.
+          error = err;
+        }
       }
+      const e = error instanceof CgmError ? error : undefined;
+      if (!deferred) logRequest(log, fields, started, error);
+      conn.replyError(m, e ? e.dbusName : ERROR_CATALOG.Failed.name, e ? e.message : 'internal error (see the daemon log)');
     };
     let outcome: unknown[] | Promise<unknown[]>;
     try {
@@ -239,10 +245,13 @@ export class DBusServer {
     }
     if (outcome instanceof Promise) {
       this.begin(conn);
-      outcome.then(
-        (r) => finish(r, undefined),
-        (e) => finish(undefined, e ?? new Error('rejected')),
-      ).finally(() => this.end(conn));
+      outcome
+        .then(
+          (r) => finish(r, undefined),
+          (e) => finish(undefined, e ?? new Error('rejected')),
+        )
+        .catch((err: unknown) => log.error({ err, method: spec.name }, 'reply failed'))
+        .finally(() => this.end(conn));
     } else {
       finish(outcome, undefined);
     }

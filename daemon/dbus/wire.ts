@@ -53,8 +53,10 @@ export class ProtocolError extends Error {
 const FIELD_TYPES: Record<number, string> = { 1: 'o', 2: 's', 3: 's', 4: 's', 5: 'u', 6: 's', 7: 's', 8: 'g', 9: 'u' };
 const FIXED_SIZES: Record<string, number> = { y: 1, b: 4, n: 2, q: 2, i: 4, u: 4, h: 4, x: 8, t: 8, d: 8 };
 
+// Plain arithmetic, not `& ~(n - 1)`: bitwise operators wrap at 2^31, and a header
+// length near 2^32 then aligned to a small number that passed the length check.
 function align(pos: number, n: number): number {
-  return (pos + n - 1) & ~(n - 1);
+  return pos + ((n - (pos % n)) % n);
 }
 
 /** Bounded reader over one message's header fields. Every read checks its bounds. */
@@ -136,6 +138,10 @@ export function peekMessageLength(buf: Buffer, maxMessage: number): number {
 
 /** Parses and validates one complete message (exactly `buf`). */
 export function parseMessage(buf: Buffer): Message {
+  // Repeats peekMessageLength's checks so that this is safe on any buffer, not only a framed one.
+  if (buf.length < HEADER_FIXED) throw new ProtocolError('message shorter than its fixed header');
+  if (buf[0] !== LITTLE && buf[0] !== BIG) throw new ProtocolError('bad endianness byte');
+  if (buf[3] !== 1) throw new ProtocolError('unsupported protocol version');
   const little = buf[0] === LITTLE;
   const type = buf[1] as number;
   if (type < 1 || type > 4) throw new ProtocolError(`bad message type ${type}`);
@@ -145,7 +151,7 @@ export function parseMessage(buf: Buffer): Message {
   const fieldsEnd = HEADER_FIXED + fieldsLen;
   const bodyStart = align(fieldsEnd, 8);
   const bodyLen = little ? buf.readUInt32LE(4) : buf.readUInt32BE(4);
-  if (bodyStart + bodyLen !== buf.length) throw new ProtocolError('length mismatch');
+  if (bodyStart > buf.length || bodyStart + bodyLen !== buf.length) throw new ProtocolError('length mismatch');
 
   const msg: Message = {
     type: type as MessageTypeValue,
@@ -310,26 +316,44 @@ export function encodeMessage(m: OutgoingMessage): Buffer {
   return out;
 }
 
-/** Frames a byte stream into complete messages, pairing each with the fds it declares. */
+/**
+ * Frames a byte stream into complete messages, pairing each with the fds it declares.
+ * Chunks are kept in a list and joined once per message, so a peer that dribbles a
+ * large message a few bytes at a time costs linear, not quadratic, copying.
+ */
 export class MessageReader {
-  private pending: Buffer | undefined;
+  private chunks: Buffer[] = [];
+  private length = 0;
   private fdQueue: number[] = [];
 
   constructor(private readonly maxMessage: number) {}
 
   push(chunk: Buffer, fds?: number[]): void {
-    this.pending = this.pending && this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.length += chunk.length;
+    }
     if (fds) this.fdQueue.push(...fds);
+  }
+
+  /** Joins the buffered chunks into one and returns it. */
+  private joined(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.length)];
+    return this.chunks[0] ?? Buffer.alloc(0);
   }
 
   /** The next complete message, or undefined when more bytes are needed. Throws ProtocolError. */
   next(): { message: Message; fds: number[] } | undefined {
-    const buf = this.pending;
-    if (!buf) return undefined;
-    const total = peekMessageLength(buf, this.maxMessage);
-    if (total === 0 || buf.length < total) return undefined;
-    const frame = buf.subarray(0, total);
-    this.pending = buf.length > total ? buf.subarray(total) : undefined;
+    if (this.length < HEADER_FIXED) return undefined;
+    let head = this.chunks[0] as Buffer;
+    if (head.length < HEADER_FIXED) head = this.joined();
+    const total = peekMessageLength(head, this.maxMessage);
+    if (this.length < total) return undefined;
+    if (head.length < total) head = this.joined();
+    const frame = head.subarray(0, total);
+    if (head.length > total) this.chunks[0] = head.subarray(total);
+    else this.chunks.shift();
+    this.length -= total;
     const message = parseMessage(frame);
     if (message.unixFds > this.fdQueue.length) throw new ProtocolError('message declares more fds than were received');
     const fds = this.fdQueue.splice(0, message.unixFds);
@@ -342,6 +366,6 @@ export class MessageReader {
   }
 
   get buffered(): number {
-    return this.pending?.length ?? 0;
+    return this.length;
   }
 }

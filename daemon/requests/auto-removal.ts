@@ -39,13 +39,9 @@ export function prune(rt: Runtime, caller: Caller, controller: string, cgroup: s
 
 function pruneTree(rt: Runtime, h: Hierarchy, cg: string, mark: boolean): void {
   const { cgfs } = rt;
-  if (mark) {
-    try {
-      rt.autoRemove.mark(h, cg);
-    } catch (err) {
-      rt.log.debug({ cgroup: cgfs.describe(h, cg), err: (err as Error).message }, 'prune could not mark');
-    }
-  }
+  // A v2 mark may remove an empty cgroup at once, so subtrees are walked (and emptied ones
+  // removed) first and only what survives is marked; a v1 mark only sets notify_on_release.
+  if (!cgfs.isDirectory(h, cg)) return;
   for (const child of cgfs.children(h, cg)) pruneTree(rt, h, childOf(cg, child), mark);
   // Busy cgroups stay (EBUSY); they are marked and go when their tasks exit.
   const home = taskHome(rt, h, cg);
@@ -53,7 +49,14 @@ function pruneTree(rt: Runtime, h: Hierarchy, cg: string, mark: boolean): void {
     if (home !== cg && cgfs.isDirectory(h, home)) cgfs.rmdir(h, home);
     cgfs.rmdir(h, cg);
     rt.autoRemove.forget(h, cg);
+    return;
   } catch {
     // still in use
+  }
+  if (!mark) return;
+  try {
+    rt.autoRemove.mark(h, cg);
+  } catch (err) {
+    rt.log.debug({ cgroup: cgfs.describe(h, cg), err: (err as Error).message }, 'prune could not mark');
   }
 }

@@ -4,7 +4,7 @@
 import { CgmError } from '../errors';
 import { childOf, type CgroupFs } from '../cgroupfs/cgroupfs';
 import { HIDDEN_LEAF, type Hierarchy } from '../cgroupfs/layout';
-import { mayCreateAtDepth, quoteArg } from '../policy';
+import { MAX_NAME_BYTES, mayCreateAtDepth, quoteArg } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
 import { assertAccess, assertCgroupArg, assertCgroupExists } from './checks';
@@ -22,6 +22,7 @@ export function create(rt: Runtime, caller: Caller, controller: string, cgroup: 
   const hierarchies = hierarchyList(rt, controller);
   if (cgroup === '') return -1; // the original's no-op: '' is the caller's own, existing cgroup
   assertCgroupArg(cgroup, 'relative');
+  assertComponentLengths(cgroup);
   const made: Made[] = [];
   try {
     const results = forEachHierarchy(hierarchies, (h) => createIn(rt, caller, h, cgroup, made));
@@ -29,6 +30,18 @@ export function create(rt: Runtime, caller: Caller, controller: string, cgroup: 
   } catch (err) {
     rollback(rt.cgfs, made);
     throw err;
+  }
+}
+
+/**
+ * cgroupfs (kernfs) accepts names longer than NAME_MAX, which most tools cannot handle; refuse
+ * them before anything is made in any hierarchy (SPEC §2.5: name length is a limit).
+ */
+function assertComponentLengths(cgroup: string): void {
+  for (const component of cgroup.split('/')) {
+    if (Buffer.byteLength(component, 'utf8') > MAX_NAME_BYTES) {
+      throw new CgmError('InvalidArgs', `cgroup name ${quoteArg(component)} is longer than ${MAX_NAME_BYTES} bytes`);
+    }
   }
 }
 

@@ -1,0 +1,158 @@
+// cgm's command line with commander: global --socket, one subcommand per COMMANDS entry,
+// `help [command]`. Data goes to stdout only, every failure to stderr as one line,
+// exit status 0 on success and 1 on any failure or usage error (reference §10).
+import { Command, CommanderError } from 'commander';
+import { defaultSocketPath } from '../../daemon/socket-path';
+import { VERSION } from '../../daemon/version';
+import type { CgmanagerClient } from '../client';
+import { COMMANDS, type CgmCommand, type CommandContext } from './commands';
+import { render } from './format';
+import { UsageError } from './parse';
+import { commandText, failureLine } from './report';
+
+export interface CgmIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  env: NodeJS.ProcessEnv;
+}
+
+const NOTES = `
+Arguments:
+  <controller>  a controller (memory), a named hierarchy (name=systemd) or unified
+                (the cgroup2 hierarchy). create, chown, chmod, chmodfile, remove,
+                removeonempty, prune, movepid, movepidabs and gettasksrecursive also
+                take all, or a comma-separated list such as memory,cpu
+  <cgroup>      relative to your own cgroup, e.g. x1 or x1/y; '' is your own cgroup
+  remove is recursive unless the last argument is exactly 0 (1 is accepted, for
+  old scripts); modes are octal (cgm chmod memory x1 755)
+
+Output: data on stdout, one item per line; errors on stderr; exit status 0 on
+success and 1 on any failure. Commands that print data take --json (one JSON value
+on one line); 'cgm help <command>' shows each format.
+
+Environment:
+  CGMANAGER_SOCKET  socket used when --socket is not given (default
+                    /sys/fs/cgroup/cgmanager/sock, or /run/cgmanager/sock where
+                    /sys/fs/cgroup is cgroup2)
+`;
+
+function usageLine(def: CgmCommand): string {
+  return ['usage: cgm', def.name, def.printsData ? '[--json]' : '', ...(def.options ?? []).map(([flags]) => `[${flags}]`), ...def.args]
+    .filter((s) => s !== '')
+    .join(' ');
+}
+
+function buildProgram(io: CgmIo, setExit: (code: number) => void): Command {
+  const program = new Command('cgm')
+    .description('Command-line client for cgmanager, the cgroup manager daemon.')
+    .usage('[--socket PATH] <command> [arguments]')
+    .option('--socket <path>', 'the daemon\'s (or proxy\'s) socket (env CGMANAGER_SOCKET)')
+    .version(VERSION, '--version', 'print the version and exit')
+    .helpOption('-h, --help', 'show this help')
+    .helpCommand('help [command]', 'show help for a command')
+    .addHelpText('after', NOTES)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout(s),
+      writeErr: (s) => io.stderr(s),
+      outputError: (s, write) => {
+        const unknown = /unknown command '(.*)'/.exec(s);
+        if (unknown) {
+          const hint = /\(Did you mean (\S+)\?\)/.exec(s);
+          write(`cgm: unknown command: ${unknown[1]}${hint ? ` (did you mean ${hint[1]}?)` : ''}\n`);
+          program.outputHelp({ error: true });
+        } else {
+          write(`cgm: ${s.replace(/^error: /, '').trimEnd()}\n`);
+        }
+      },
+    });
+
+  for (const def of COMMANDS) {
+    const cmd = program
+      .command(def.name)
+      .summary(def.summary)
+      .description(def.summary)
+      // Arguments are passed verbatim as in the original: `-1` is a value, not an option.
+      .allowUnknownOption(true)
+      .allowExcessArguments(def.ignoresExtraArgs ?? false)
+      .helpOption('-h, --help', 'show this help')
+      .exitOverride()
+      .configureOutput({
+        writeOut: (s) => io.stdout(s),
+        writeErr: (s) => io.stderr(s),
+        outputError: (s, write) => write(`cgm: ${def.name}: ${s.replace(/^error: /, '').trimEnd()}\n${usageLine(def)}\n`),
+      });
+    for (const arg of def.args) cmd.argument(arg);
+    if (def.printsData) cmd.option('--json', 'print the result as JSON');
+    for (const [flags, description] of def.options ?? []) cmd.option(flags, description);
+    if (def.prints) cmd.addHelpText('after', `\nOutput: ${def.prints}\n`);
+    cmd.action(async (...params: unknown[]) => {
+      const self = params[params.length - 1] as Command;
+      const args = def.args.map((_, i) => self.processedArgs[i] as string | undefined);
+      const options = self.opts<Record<string, unknown>>();
+      const socket = program.opts<{ socket?: string }>().socket ?? defaultSocketPath(io.env);
+      setExit(await runCommand(def, args, options, socket, io));
+    });
+  }
+  return program;
+}
+
+async function runCommand(def: CgmCommand, args: Array<string | undefined>, options: Record<string, unknown>, socket: string, io: CgmIo): Promise<number> {
+  let exitCode = 0;
+  let client: CgmanagerClient | undefined;
+  const ctx: CommandContext = {
+    client: async () => {
+      // Loaded only when a command runs: usage errors and help never touch the transport.
+      const { connect } = await import('../client');
+      client ??= await connect({ socket });
+      return client;
+    },
+    fail: (err, command) => {
+      io.stderr(failureLine(command, err));
+      exitCode = 1;
+    },
+  };
+  try {
+    const output = await def.run(ctx, args, options);
+    if (output) io.stdout(render(output, options.json === true));
+  } catch (err) {
+    io.stderr(failureLine(commandText(def.name, args), err));
+    if (err instanceof UsageError) io.stderr(`${usageLine(def)}\n`);
+    exitCode = 1;
+  } finally {
+    if (client) await client.close();
+  }
+  return exitCode;
+}
+
+/** Runs cgm with `argv` (without node and the script); resolves with the exit status. */
+export async function runCgm(argv: readonly string[], io: CgmIo): Promise<number> {
+  let exitCode = 0;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  // The original prints its usage on stdout and exits 1 when given nothing to do.
+  if (withoutSocketOption(argv).every((arg) => arg === '-h' || arg === '--help')) {
+    program.outputHelp();
+    return 1;
+  }
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 1;
+    io.stderr(failureLine(argv.join(' '), err));
+    return 1;
+  }
+  return exitCode;
+}
+
+/** argv without the global `--socket PATH` / `--socket=PATH`. */
+function withoutSocketOption(argv: readonly string[]): string[] {
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--socket') i++;
+    else if (!arg.startsWith('--socket=')) rest.push(arg);
+  }
+  return rest;
+}

@@ -1,0 +1,208 @@
+// The typed, promise-based cgmanager client: one async function per plain method of the
+// interface table (daemon/dbus/interface.ts), argument checks before anything is sent,
+// and results in the exact D-Bus types. One connection carries any number of
+// concurrent calls.
+import { API_VERSION, INTERFACE_NAME, METHODS_BY_NAME, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
+import { decodeIntVariant } from '../daemon/dbus/wire';
+import { defaultSocketPath } from '../daemon/socket-path';
+import { assertArgs } from './arguments';
+import { PeerConnection } from './connection';
+import { selectRoute, type CallRoute } from './route';
+
+export interface ConnectOptions {
+  /** Socket path. Default: $CGMANAGER_SOCKET, else the daemon's default for this host. */
+  socket?: string;
+  /** ms to wait for authentication and for each reply; 0 waits forever. Default 25000 (libdbus's). */
+  timeoutMs?: number;
+}
+
+/** One file of a cgroup as ListKeys reports it (D-Bus `(suuu)`). */
+export interface KeyInfo {
+  name: string;
+  /** owner in the caller's user namespace; 4294967295 when unmapped there */
+  uid: number;
+  gid: number;
+  /** the full st_mode including the file-type bits, e.g. 0o100644 */
+  mode: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 25_000;
+
+/** Connects to the daemon (or a proxy) and authenticates: one round trip. */
+export async function connect(options: ConnectOptions = {}): Promise<CgmanagerClient> {
+  const socketPath = options.socket ?? defaultSocketPath();
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (typeof socketPath !== 'string' || socketPath === '') throw new TypeError('connect: socket must be a non-empty path');
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0) throw new TypeError(`connect: timeoutMs must be a non-negative integer, got ${String(timeoutMs)}`);
+  const connection = await PeerConnection.open({ socketPath, timeoutMs });
+  return new CgmanagerClient(connection, selectRoute(connection));
+}
+
+function spec(name: string): MethodSpec {
+  const found = METHODS_BY_NAME.get(name);
+  if (!found || found.scm) throw new Error(`no plain method ${name} in the interface table`);
+  return found;
+}
+
+function assertBoolean(method: string, name: string, value: unknown): asserts value is boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${method}: ${name} must be a boolean, got ${typeof value}`);
+}
+
+export class CgmanagerClient {
+  /** @internal use connect() */
+  constructor(
+    private readonly connection: PeerConnection,
+    private readonly route: CallRoute,
+  ) {}
+
+  get socketPath(): string {
+    return this.connection.socketPath;
+  }
+
+  /** Whether the connection is closed (by close(), destroy() or the daemon). */
+  get closed(): boolean {
+    return this.connection.isClosed;
+  }
+
+  private async invoke(name: string, args: readonly unknown[]): Promise<unknown[]> {
+    const method = spec(name);
+    assertArgs(method, args);
+    return this.route.invoke(method, args);
+  }
+
+  /** Ping(junk:i): does nothing; proves the daemon answers. */
+  async ping(junk = 0): Promise<void> {
+    await this.invoke('Ping', [junk]);
+  }
+
+  /** GetPidCgroup(controller, pid) → `/` or a path relative to the caller's cgroup, without a leading `/`. */
+  async getPidCgroup(controller: string, pid: number): Promise<string> {
+    const [output] = await this.invoke('GetPidCgroup', [controller, pid]);
+    return output as string;
+  }
+
+  /** GetPidCgroupAbs(controller, pid) → `/` or a path with a leading `/` (from the hierarchy root, or the proxy's cgroup). */
+  async getPidCgroupAbs(controller: string, pid: number): Promise<string> {
+    const [output] = await this.invoke('GetPidCgroupAbs', [controller, pid]);
+    return output as string;
+  }
+
+  /**
+   * Create(controller, cgroup) → existed:i. Resolves true when the daemon answered 1 (the
+   * cgroup already existed, in any of the named hierarchies), false when it answered -1
+   * (it was created everywhere, or the cgroup was '').
+   */
+  async create(controller: string, cgroup: string): Promise<boolean> {
+    const [existed] = await this.invoke('Create', [controller, cgroup]);
+    return existed === 1;
+  }
+
+  /** Chown(controller, cgroup, uid, gid): hands the directory and its task files to uid:gid (-1 leaves one unchanged). */
+  async chown(controller: string, cgroup: string, uid: number, gid: number): Promise<void> {
+    await this.invoke('Chown', [controller, cgroup, uid, gid]);
+  }
+
+  /** Chmod(controller, cgroup, file, mode): file '' means the cgroup directory itself. */
+  async chmod(controller: string, cgroup: string, file: string, mode: number): Promise<void> {
+    await this.invoke('Chmod', [controller, cgroup, file, mode]);
+  }
+
+  /** MovePid(controller, cgroup, pid): cgroup relative to the caller's own. */
+  async movePid(controller: string, cgroup: string, pid: number): Promise<void> {
+    await this.invoke('MovePid', [controller, cgroup, pid]);
+  }
+
+  /** MovePidAbs(controller, cgroup, pid): cgroup from the hierarchy root (or the proxy's cgroup). */
+  async movePidAbs(controller: string, cgroup: string, pid: number): Promise<void> {
+    await this.invoke('MovePidAbs', [controller, cgroup, pid]);
+  }
+
+  /** GetValue(controller, cgroup, key) → the file's content without trailing newlines. */
+  async getValue(controller: string, cgroup: string, key: string): Promise<string> {
+    const [value] = await this.invoke('GetValue', [controller, cgroup, key]);
+    return value as string;
+  }
+
+  /** SetValue(controller, cgroup, key, value). */
+  async setValue(controller: string, cgroup: string, key: string, value: string): Promise<void> {
+    await this.invoke('SetValue', [controller, cgroup, key, value]);
+  }
+
+  /**
+   * Remove(controller, cgroup, recursive:i) → existed:i. `recursive` is sent as 1 or 0.
+   * Resolves true when the daemon answered 1 (it existed and was removed), false for -1
+   * (it did not exist, which is not an error).
+   */
+  async remove(controller: string, cgroup: string, recursive: boolean): Promise<boolean> {
+    assertBoolean('Remove', 'recursive', recursive);
+    const [existed] = await this.invoke('Remove', [controller, cgroup, recursive ? 1 : 0]);
+    return existed === 1;
+  }
+
+  /** GetTasks(controller, cgroup) → pids, ascending, in the daemon's pid namespace. */
+  async getTasks(controller: string, cgroup: string): Promise<number[]> {
+    const [pids] = await this.invoke('GetTasks', [controller, cgroup]);
+    return pids as number[];
+  }
+
+  /** GetTasksRecursive(controller, cgroup) → pids of the whole subtree, ascending. */
+  async getTasksRecursive(controller: string, cgroup: string): Promise<number[]> {
+    const [pids] = await this.invoke('GetTasksRecursive', [controller, cgroup]);
+    return pids as number[];
+  }
+
+  /** ListChildren(controller, cgroup) → names of the child cgroups (unsorted). */
+  async listChildren(controller: string, cgroup: string): Promise<string[]> {
+    const [names] = await this.invoke('ListChildren', [controller, cgroup]);
+    return names as string[];
+  }
+
+  /** RemoveOnEmpty(controller, cgroup): remove the cgroup once its last task leaves. */
+  async removeOnEmpty(controller: string, cgroup: string): Promise<void> {
+    await this.invoke('RemoveOnEmpty', [controller, cgroup]);
+  }
+
+  /** Prune(controller, cgroup): remove empty descendants now, the busy ones when they empty. */
+  async prune(controller: string, cgroup: string): Promise<void> {
+    await this.invoke('Prune', [controller, cgroup]);
+  }
+
+  /** ListControllers() → one entry per hierarchy, e.g. 'cpu,cpuacct', 'name=systemd', 'unified,memory,pids'. */
+  async listControllers(): Promise<string[]> {
+    const [entries] = await this.invoke('ListControllers', []);
+    return entries as string[];
+  }
+
+  /** ListKeys(controller, cgroup) → the files of the cgroup with owner and mode. */
+  async listKeys(controller: string, cgroup: string): Promise<KeyInfo[]> {
+    const [rows] = await this.invoke('ListKeys', [controller, cgroup]);
+    return (rows as Array<[string, number, number, number]>).map(([name, uid, gid, mode]) => ({ name, uid, gid, mode }));
+  }
+
+  /** The `api_version` property (Properties.Get), for feature detection. */
+  async apiVersion(): Promise<number> {
+    const [version] = await this.connection.call({
+      path: OBJECT_PATH,
+      interface: 'org.freedesktop.DBus.Properties',
+      member: 'Get',
+      signature: 'ss',
+      body: [INTERFACE_NAME, 'api_version'],
+      replySignature: 'v',
+      decode: (reply) => [decodeIntVariant(reply)],
+    });
+    return version as number;
+  }
+
+  /** Waits for calls in flight, then closes the connection. Later calls fail with code 'Closed'. */
+  close(): Promise<void> {
+    return this.connection.close();
+  }
+
+  /** Closes at once; calls in flight fail with code 'Closed'. */
+  destroy(): void {
+    this.connection.destroy();
+  }
+}
+
+/** The api_version this client was written against. */
+export const CLIENT_API_VERSION = API_VERSION;

@@ -1,0 +1,382 @@
+// One client connection to a cgmanager daemon or proxy: connect, SASL, method calls
+// matched to replies by serial, many calls in flight at once, clean close. It knows
+// D-Bus framing, not cgmanager's methods (client.ts has those).
+//
+// Built on our own transport pieces rather than dbus-next's client: dbus-next's
+// MessageBus sends Hello to its peer, and its unix-fd transport (usocket) does not
+// build on Node 20, while the Scm variants need fds and SCM credentials. So the socket
+// is the addon's (connectUnix + openSocket keep received fds and can send credentials)
+// and the bytes are daemon/dbus/wire.ts's (dbus-next's marshallers behind validation).
+import { constants as osConstants } from 'node:os';
+import { closeFd, connectUnix, openSocket, type NativeSocket } from '../addon';
+import { BodyError, MessageReader, MessageType, ProtocolError, decodeBody, encodeMessage, type Message } from '../daemon/dbus/wire';
+import { CgmanagerError, errorFromConnect, errorFromReply } from './errors';
+import { MAX_SASL_LINE, SaslClient } from './sasl';
+
+/** Largest reply we accept (a GetTasks of a million pids is 4 MiB). */
+const MAX_REPLY = 32 * 1024 * 1024;
+const MAX_SERIAL = 0xffffffff;
+
+export interface ConnectionOptions {
+  socketPath: string;
+  /** ms to wait for the handshake and for each reply; 0 waits forever */
+  timeoutMs: number;
+  /** uid claimed by SASL EXTERNAL; defaults to process.getuid() */
+  uid?: number;
+}
+
+export interface CallRequest {
+  path: string;
+  interface: string;
+  member: string;
+  signature: string;
+  body: unknown[];
+  /** the reply's signature; a reply with another one fails the call with ProtocolError */
+  replySignature: string;
+  /** replaces decodeBody for replies it cannot handle (the api_version variant) */
+  decode?: (reply: Message) => unknown[];
+  /** fds to pass with the call ('h' arguments index into this list); for the Scm route */
+  fds?: number[];
+}
+
+interface PendingCall {
+  member: string;
+  replySignature: string;
+  decode?: (reply: Message) => unknown[];
+  resolve(values: unknown[]): void;
+  reject(err: CgmanagerError): void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+type Phase = 'handshake' | 'authenticated' | 'open' | 'closed';
+
+export class PeerConnection {
+  readonly socketPath: string;
+  private readonly timeoutMs: number;
+  private readonly socket: NativeSocket;
+  private readonly sasl: SaslClient;
+  private readonly reader = new MessageReader(MAX_REPLY);
+  private readonly pending = new Map<number, PendingCall>();
+  private phase: Phase = 'handshake';
+  private handshakeBytes: Buffer = Buffer.alloc(0);
+  private handshakeFds: number[] = [];
+  private nextSerial = 1;
+  private reading = true;
+  private closing = false;
+  private closedByUs = false;
+  private closeWaiters: Array<() => void> = [];
+  private closeListeners: Array<(reason: CgmanagerError | undefined) => void> = [];
+  private closeReason: CgmanagerError | undefined;
+  private opened: { resolve(): void; reject(err: CgmanagerError): void; timer: NodeJS.Timeout | undefined } | undefined;
+
+  /** Connects and authenticates; resolves once the daemon said OK (one round trip). */
+  static open(options: ConnectionOptions): Promise<PeerConnection> {
+    let fd: number;
+    try {
+      fd = connectUnix(options.socketPath);
+    } catch (err) {
+      return Promise.reject(errorFromConnect(err, options.socketPath));
+    }
+    let conn: PeerConnection;
+    try {
+      conn = new PeerConnection(fd, options); // owns (and on failure has closed) the fd
+    } catch (err) {
+      return Promise.reject(errorFromConnect(err, options.socketPath));
+    }
+    return conn.handshake().then(() => conn);
+  }
+
+  private constructor(fd: number, options: ConnectionOptions) {
+    this.socketPath = options.socketPath;
+    this.timeoutMs = options.timeoutMs;
+    this.sasl = new SaslClient(options.uid ?? process.getuid?.() ?? 0);
+    this.socket = openSocket(
+      fd,
+      false,
+      (data, fds) => this.onData(data, fds),
+      (errno) => this.onSocketClosed(errno),
+    );
+  }
+
+  /** Whether the daemon agreed to pass unix fds (needed by the Scm variants). */
+  get unixFdsNegotiated(): boolean {
+    return this.sasl.unixFdsNegotiated;
+  }
+
+  get isClosed(): boolean {
+    return this.phase === 'closed';
+  }
+
+  /**
+   * Runs `listener` once when the connection ends: with the error that ended it, or
+   * undefined after close(). (cgproxy reconnects to the host daemon on this.)
+   */
+  onClose(listener: (reason: CgmanagerError | undefined) => void): void {
+    if (this.phase === 'closed') queueMicrotask(() => listener(this.closeReason));
+    else this.closeListeners.push(listener);
+  }
+
+  /** Calls in flight. */
+  get pendingCalls(): number {
+    return this.pending.size;
+  }
+
+  private handshake(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = this.timeoutMs > 0 ? setTimeout(() => this.fail('NoReply', `no authentication reply from cgmanager at ${this.socketPath} within ${this.timeoutMs} ms`), this.timeoutMs) : undefined;
+      this.opened = { resolve, reject, timer };
+      this.writeOrFail(Buffer.from(this.sasl.start(), 'latin1'));
+    });
+  }
+
+  /** Sends one method call; resolves with the decoded reply body. */
+  call(request: CallRequest): Promise<unknown[]> {
+    if (this.phase === 'closed' || this.closing) {
+      const code = this.closing || this.closedByUs ? 'Closed' : 'Disconnected';
+      return Promise.reject(new CgmanagerError(code, `cannot call ${request.member}: the connection to cgmanager at ${this.socketPath} is closed`, { method: request.member, socketPath: this.socketPath }));
+    }
+    if (this.phase === 'handshake') {
+      return Promise.reject(new Error('PeerConnection.call before the handshake finished'));
+    }
+    const serial = this.allocateSerial();
+    let message: Buffer;
+    try {
+      message = encodeMessage({
+        type: MessageType.MethodCall,
+        serial,
+        path: request.path,
+        interface: request.interface,
+        member: request.member,
+        signature: request.signature,
+        body: request.body,
+        fds: request.fds,
+      });
+    } catch (err) {
+      // Only reachable when a caller bypassed argument validation.
+      return Promise.reject(new TypeError(`${request.member}: cannot encode the arguments: ${(err as Error).message}`));
+    }
+    return new Promise<unknown[]>((resolve, reject) => {
+      const timer =
+        this.timeoutMs > 0
+          ? setTimeout(() => {
+              this.pending.delete(serial);
+              reject(new CgmanagerError('NoReply', `no reply from cgmanager at ${this.socketPath} to ${request.member} within ${this.timeoutMs} ms`, { method: request.member, socketPath: this.socketPath }));
+              this.settled();
+            }, this.timeoutMs)
+          : undefined;
+      this.pending.set(serial, { member: request.member, replySignature: request.replySignature, decode: request.decode, resolve, reject, timer });
+      this.updateReading();
+      if (this.phase === 'authenticated') {
+        // NEGOTIATE_UNIX_FD and BEGIN ride with the first call: no extra round trip.
+        this.phase = 'open';
+        message = Buffer.concat([Buffer.from(this.sasl.begin(), 'latin1'), message]);
+      }
+      this.writeOrFail(message, request.fds);
+    });
+  }
+
+  /** Waits for the calls in flight, then closes. New calls fail with code 'Closed'. */
+  close(): Promise<void> {
+    if (this.phase === 'closed') return Promise.resolve();
+    this.closing = true;
+    if (this.pending.size === 0 && this.phase !== 'handshake') {
+      this.shutdown();
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => this.closeWaiters.push(resolve));
+  }
+
+  /** Closes now; calls in flight fail with code 'Closed'. */
+  destroy(): void {
+    this.closedByUs = true;
+    this.fail('Closed', `the connection to cgmanager at ${this.socketPath} was closed by the client`);
+  }
+
+  private allocateSerial(): number {
+    let serial = this.nextSerial;
+    while (this.pending.has(serial)) serial = serial >= MAX_SERIAL ? 1 : serial + 1;
+    this.nextSerial = serial >= MAX_SERIAL ? 1 : serial + 1;
+    return serial;
+  }
+
+  // An idle connection stops polling its socket so that it does not keep Node's event
+  // loop alive (like an unref'd net.Socket); a daemon that left meanwhile is noticed on
+  // the next call (EPIPE on write, or end of stream once reading resumes).
+  private updateReading(): void {
+    const want = this.phase === 'handshake' || this.pending.size > 0;
+    if (want === this.reading || this.phase === 'closed') return;
+    this.reading = want;
+    this.socket.setReading(want);
+  }
+
+  private writeOrFail(data: Buffer, fds?: number[]): void {
+    const rc = this.socket.write(data, fds);
+    if (rc < 0) this.fail('Disconnected', `lost the connection to cgmanager at ${this.socketPath} (write failed: ${errnoName(-rc)})`);
+  }
+
+  private onData(data: Buffer, fds: number[] | undefined): void {
+    if (this.phase === 'closed') {
+      fds?.forEach(closeFd);
+      return;
+    }
+    if (this.phase === 'open' && this.sasl.state === 'open') {
+      this.reader.push(data, fds);
+      this.drainMessages();
+      return;
+    }
+    if (fds) this.handshakeFds.push(...fds);
+    this.handshakeBytes = this.handshakeBytes.length > 0 ? Buffer.concat([this.handshakeBytes, data]) : data;
+    this.drainHandshake();
+  }
+
+  private drainHandshake(): void {
+    for (;;) {
+      const eol = this.handshakeBytes.indexOf('\r\n', 0, 'latin1');
+      if (eol < 0) {
+        if (this.handshakeBytes.length > MAX_SASL_LINE) this.fail('ProtocolError', `cgmanager at ${this.socketPath} sent an overlong authentication line`);
+        return;
+      }
+      const line = this.handshakeBytes.toString('latin1', 0, eol);
+      this.handshakeBytes = this.handshakeBytes.subarray(eol + 2);
+      const step = this.sasl.feed(line);
+      if ('send' in step) {
+        this.writeOrFail(Buffer.from(step.send, 'latin1'));
+      } else if ('fail' in step) {
+        return this.fail('AuthFailed', `authentication with cgmanager at ${this.socketPath} failed: ${step.fail}`);
+      } else if ('authenticated' in step) {
+        if (this.handshakeBytes.length > 0) return this.fail('ProtocolError', `cgmanager at ${this.socketPath} sent data before BEGIN`);
+        this.phase = 'authenticated';
+        const opened = this.opened;
+        this.opened = undefined;
+        if (opened?.timer) clearTimeout(opened.timer);
+        this.updateReading();
+        opened?.resolve();
+        if (this.closing && this.pending.size === 0) this.settled();
+        return;
+      } else {
+        // Binary messages follow AGREE_UNIX_FD, possibly in the same read.
+        const rest = this.handshakeBytes;
+        this.handshakeBytes = Buffer.alloc(0);
+        this.reader.push(rest, this.handshakeFds.splice(0));
+        this.drainMessages();
+        return;
+      }
+      if (this.phase === 'closed') return;
+    }
+  }
+
+  private drainMessages(): void {
+    while (this.phase !== 'closed') {
+      let next: { message: Message; fds: number[] } | undefined;
+      try {
+        next = this.reader.next();
+      } catch (err) {
+        const text = err instanceof ProtocolError ? err.message : String(err);
+        this.fail('ProtocolError', `cgmanager at ${this.socketPath} sent a malformed message: ${text}`);
+        return;
+      }
+      if (!next) return;
+      this.onMessage(next.message, next.fds);
+    }
+  }
+
+  private onMessage(m: Message, fds: number[]): void {
+    try {
+      if (m.type !== MessageType.MethodReturn && m.type !== MessageType.Error) return; // the daemon sends no signals or calls
+      const serial = m.replySerial;
+      const call = serial === undefined ? undefined : this.pending.get(serial);
+      if (!call || serial === undefined) return; // timed out meanwhile
+      this.pending.delete(serial);
+      if (call.timer) clearTimeout(call.timer);
+      if (m.type === MessageType.Error) {
+        call.reject(errorFromReply(call.member, m.errorName ?? 'org.freedesktop.DBus.Error.Failed', errorText(m), this.socketPath));
+      } else {
+        try {
+          call.resolve(this.decodeReply(call, m, fds));
+        } catch (err) {
+          call.reject(
+            new CgmanagerError('ProtocolError', `cgmanager at ${this.socketPath} sent an unusable reply to ${call.member}: ${(err as Error).message}`, {
+              method: call.member,
+              socketPath: this.socketPath,
+            }),
+          );
+        }
+      }
+      this.settled();
+    } finally {
+      // Plain replies carry no fds; never keep one we did not ask for.
+      fds.forEach(closeFd);
+    }
+  }
+
+  private decodeReply(call: PendingCall, m: Message, fds: number[]): unknown[] {
+    if (call.decode) return call.decode(m);
+    if (m.signature !== call.replySignature) {
+      throw new BodyError(`signature ${JSON.stringify(m.signature)}, expected ${JSON.stringify(call.replySignature)}`);
+    }
+    return decodeBody(m, fds);
+  }
+
+  /** After a call finished: stop polling when idle, finish a pending close(). */
+  private settled(): void {
+    this.updateReading();
+    if (this.closing && this.pending.size === 0 && this.phase !== 'handshake') {
+      this.shutdown();
+    }
+  }
+
+  private onSocketClosed(errno: number): void {
+    const how = errno ? `socket error ${errnoName(errno)}` : 'the daemon closed the connection';
+    const when = this.phase === 'handshake' ? ' during authentication' : '';
+    this.fail('Disconnected', `lost the connection to cgmanager at ${this.socketPath}${when} (${how})`);
+  }
+
+  /** Ends the connection and fails everything still waiting with `code`. */
+  private fail(code: CgmanagerError['code'], message: string): void {
+    if (this.phase === 'closed') return;
+    const opened = this.opened;
+    this.opened = undefined;
+    const calls = [...this.pending.values()];
+    this.pending.clear();
+    this.closeReason = new CgmanagerError(code, message, { socketPath: this.socketPath });
+    this.shutdown();
+    if (opened) {
+      if (opened.timer) clearTimeout(opened.timer);
+      opened.reject(this.closeReason);
+    }
+    for (const call of calls) {
+      if (call.timer) clearTimeout(call.timer);
+      const detail = code === 'Closed' || code === 'Disconnected' ? `${message}; ${call.member} got no reply` : message;
+      call.reject(new CgmanagerError(code, detail, { method: call.member, socketPath: this.socketPath }));
+    }
+  }
+
+  private shutdown(): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.socket.close();
+    this.handshakeFds.splice(0).forEach(closeFd);
+    this.reader.takeStrayFds().forEach(closeFd);
+    this.closeWaiters.splice(0).forEach((w) => w());
+    const reason = this.closeReason;
+    for (const listener of this.closeListeners.splice(0)) {
+      queueMicrotask(() => listener(reason));
+    }
+  }
+}
+
+/** 'EPIPE' for 32, as Node names errnos. */
+function errnoName(errno: number): string {
+  const found = Object.entries(osConstants.errno).find(([, n]) => n === errno);
+  return found ? found[0] : `errno ${errno}`;
+}
+
+function errorText(m: Message): string | undefined {
+  if (m.signature !== 's') return undefined;
+  try {
+    const [text] = decodeBody(m, []);
+    return typeof text === 'string' ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}

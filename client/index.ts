@@ -1,0 +1,5 @@
+// Public entry of the cgmanager client library: connect(), the typed client and its
+// error type. Loads nothing beyond the transport (no logger, no introspection).
+export { connect, CgmanagerClient, CLIENT_API_VERSION, DEFAULT_TIMEOUT_MS, type ConnectOptions, type KeyInfo } from './client';
+export { CgmanagerError, isCgmanagerError, codeForDBusName, type CgmanagerErrorCode, type TransportErrorCode } from './errors';
+export type { ErrorCode } from '../daemon/errors';

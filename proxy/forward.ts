@@ -1,0 +1,137 @@
+// cgproxy's handlers (reference §9.4): every plain call is forwarded to the host daemon
+// as its Scm variant with the caller's credentials; Scm calls made to the proxy are
+// forwarded only for the connected peer itself (no chained proxying); Ping and
+// api_version are answered here, ListControllers is forwarded as it is.
+import type { Ucred } from '../addon';
+import { CgmError, ERROR_NAMES } from '../daemon/errors';
+import type { CallContext, MethodHandler } from '../daemon/dbus/server';
+import { INTERFACE_NAME, METHODS, METHODS_BY_NAME, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
+import { mayCallPlain } from '../daemon/policy';
+import { SCM_SHAPES, scmServerHandler, type ScmServerOptions } from '../daemon/scm';
+import * as R from '../daemon/scm/results';
+import { namespaceInode } from '../daemon/runtime';
+import { CgmanagerError } from '../client/errors';
+import { hasScmVariant, invokeAsScm } from '../client/scm-route';
+import type { Upstream } from './upstream';
+
+export interface ForwardOptions extends ScmServerOptions {
+  upstream: Upstream;
+}
+
+/** A client error from upstream, as the named error our own client should see. */
+function asCgmError(err: unknown): CgmError {
+  if (err instanceof CgmError) return err;
+  if (err instanceof CgmanagerError) {
+    const code = err.dbusName ? ERROR_NAMES.get(err.dbusName) : undefined;
+    if (code) return new CgmError(code, err.message);
+    if (err.code === 'UnixProcessIdUnknown' || err.code === 'AccessDenied') return new CgmError(err.code, err.message);
+    if (err.code === 'NoReply') return new CgmError('Timeout', err.message);
+    return new CgmError('Unavailable', err.message);
+  }
+  return new CgmError('Failed', (err as Error)?.message ?? String(err));
+}
+
+function sameCred(a: Ucred, b: Ucred): boolean {
+  return a.pid === b.pid && a.uid === b.uid && a.gid === b.gid;
+}
+
+const self = { pidNs: namespaceInode('self', 'pid'), userNs: namespaceInode('self', 'user') };
+
+/** The front-end's namespace rule, evaluated against the proxy's own namespaces (reference §9.4). */
+function assertPlainAllowed(ctx: CallContext): void {
+  const pid = ctx.peer.pid;
+  const decision = mayCallPlain(ctx.spec.name, {
+    get samePidNs() {
+      return self.pidNs === undefined || namespaceInode(pid, 'pid') === self.pidNs;
+    },
+    get sameUserNs() {
+      return self.userNs === undefined || namespaceInode(pid, 'user') === self.userNs;
+    },
+  });
+  if (!decision.allow) throw new CgmError('WrongNamespace', decision.reason);
+}
+
+function forwardPlain(options: ForwardOptions, spec: MethodSpec): MethodHandler {
+  return async (ctx, args) => {
+    assertPlainAllowed(ctx);
+    const connection = await options.upstream.get();
+    try {
+      if (!hasScmVariant(spec.name)) {
+        return await connection.call({ path: OBJECT_PATH, interface: INTERFACE_NAME, member: spec.name, signature: spec.inSignature, body: args, replySignature: spec.outSignature });
+      }
+      return await invokeAsScm(connection, spec, args, ctx.peer, options.timeoutMs);
+    } catch (err) {
+      throw asCgmError(err);
+    }
+  };
+}
+
+/** Re-encodes an upstream Scm result for our own Scm client. */
+function encodeForScmClient(scmName: string, values: unknown[]): R.Datagram[] {
+  const [first] = values;
+  switch (scmName) {
+    case 'CreateScm':
+    case 'RemoveScm':
+      return R.existedByte(first as number);
+    case 'GetPidCgroupScm':
+    case 'GetPidCgroupAbsScm':
+    case 'GetValueScm':
+      return R.text(first as string);
+    case 'GetTasksScm':
+    case 'GetTasksRecursiveScm':
+      return R.tasksPayload(first as number[]);
+    case 'ListChildrenScm':
+      return R.childrenPayload(first as string[]);
+    case 'ListKeysScm':
+      return R.keysPayload(first as Array<[string, number, number, number]>);
+    default:
+      return R.ok();
+  }
+}
+
+/** The plain arguments an Scm call stands for, given its own arguments and the victim credential. */
+function plainArgs(plain: MethodSpec, scmArgs: unknown[], victim: Ucred | undefined): unknown[] {
+  switch (plain.name) {
+    case 'GetPidCgroup':
+    case 'GetPidCgroupAbs':
+      return [scmArgs[0], victim?.pid];
+    case 'MovePid':
+    case 'MovePidAbs':
+      return [scmArgs[0], scmArgs[1], victim?.pid];
+    case 'Chown':
+      return [scmArgs[0], scmArgs[1], victim?.uid, victim?.gid];
+    default:
+      return scmArgs;
+  }
+}
+
+function forwardScm(options: ForwardOptions, scm: MethodSpec, plain: MethodSpec): MethodHandler {
+  const shape = SCM_SHAPES.get(scm.name);
+  if (!shape) throw new Error(`no Scm shape for ${scm.name}`);
+  return scmServerHandler(options, shape, async (r, p, v, args) => {
+    // Reference §4.7: a proxy speaks only for the process connected to it.
+    if (!sameCred(r, p)) throw new CgmError('AccessDenied', 'chained proxying is not supported: cgproxy forwards only for the connected process itself');
+    const connection = await options.upstream.get();
+    try {
+      const values = await invokeAsScm(connection, plain, plainArgs(plain, args, v), r, options.timeoutMs);
+      return encodeForScmClient(scm.name, values);
+    } catch (err) {
+      throw asCgmError(err);
+    }
+  });
+}
+
+export function createForwardingHandlers(options: ForwardOptions): Map<string, MethodHandler> {
+  const handlers = new Map<string, MethodHandler>();
+  handlers.set('Ping', () => []);
+  for (const spec of METHODS) {
+    if (spec.name === 'Ping') continue;
+    if (!spec.scm) {
+      handlers.set(spec.name, forwardPlain(options, spec));
+      continue;
+    }
+    const plain = METHODS_BY_NAME.get(spec.name.slice(0, -3));
+    if (plain) handlers.set(spec.name, forwardScm(options, spec, plain));
+  }
+  return handlers;
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// cgproxy: runs inside a container whose /sys/fs/cgroup/cgmanager is the host daemon's
+// socket directory; serves the same API on the container's socket and forwards each
+// call as its Scm variant (reference §9). Shares the daemon's transport.
+import { CommanderError } from 'commander';
+import { closeFd } from '../addon';
+import { createLogger } from '../daemon/logger';
+import { DBusServer } from '../daemon/dbus/server';
+import { bindSocket, removeSocket } from '../daemon/listen-socket';
+import { sdNotify } from '../daemon/daemon';
+import { parseProxyOptions, type ProxyOptions } from './options';
+import { checkMaster, takeOver } from './takeover';
+import { Upstream } from './upstream';
+import { createForwardingHandlers } from './forward';
+
+function fail(message: string): never {
+  process.stderr.write(`cgproxy: ${message}\n`);
+  process.exit(1);
+}
+
+async function main(): Promise<void> {
+  let options: ProxyOptions;
+  try {
+    options = parseProxyOptions(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode);
+    throw err;
+  }
+  if (options.checkMaster) process.exit(checkMaster(options.socket, options.upstream) ? 0 : 1);
+  if (process.geteuid?.() !== 0) fail('Cgmanager proxy must be run as root');
+
+  const log = createLogger({ level: options.logLevel, file: options.logFile, name: 'cgproxy' });
+  const takeover = takeOver(options.socket, options.upstream);
+  if (takeover.outcome === 'already-running') fail(`a proxy is already running (both ${options.socket} and ${options.upstream} answer)`);
+  if (takeover.outcome === 'nothing-answers') fail(`no cgmanager answers on ${options.socket} or ${options.upstream}`);
+  if (takeover.outcome === 'moved') log.info({ from: options.socket, to: options.upstream, how: takeover.how }, 'moved the host socket aside');
+
+  const upstream = new Upstream(options.upstream, options.scmTimeoutMs * 5, log);
+  try {
+    await upstream.start();
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  let listenFd: number;
+  try {
+    listenFd = bindSocket(options.socket);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const server = new DBusServer({
+    listenFd,
+    handlers: createForwardingHandlers({ upstream, timeoutMs: options.scmTimeoutMs, maxPendingPerConnection: options.maxPendingScm }),
+    log,
+    maxMessage: options.maxMessageSize,
+    maxConnectionsPerUid: options.maxConnectionsPerUid,
+  });
+  log.info({ socket: options.socket, upstream: options.upstream }, 'serving');
+  sdNotify('READY=1\nSTATUS=forwarding', log);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    sdNotify('STOPPING=1', log);
+    removeSocket(options.socket);
+    server
+      .stop()
+      .then(() => upstream.stop())
+      .finally(() => {
+        closeFd(listenFd);
+        process.exit(0);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
+}
+
+void main();

@@ -1,0 +1,67 @@
+/* The raw-syscall floor for one cgroup lifecycle cycle, the same steps the benchmark
+ * asks of the daemon: mkdir, chown the directory and its procs file, write a value,
+ * move a pid in, read the value back, move the pid back out, rmdir.
+ * usage: floor BASE_DIR KEY VALUE PID UID GID CYCLES  -> prints nanoseconds per cycle */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void die(const char *what, const char *path) {
+  perror(what);
+  fprintf(stderr, "  on %s\n", path);
+  exit(1);
+}
+
+static void write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die("open", path);
+  if (write(fd, text, strlen(text)) < 0) die("write", path);
+  close(fd);
+}
+
+static void read_file(const char *path, char *buf, size_t len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die("open", path);
+  if (read(fd, buf, len - 1) < 0) die("read", path);
+  close(fd);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 8) {
+    fprintf(stderr, "usage: floor BASE KEY VALUE PID UID GID CYCLES\n");
+    return 2;
+  }
+  const char *base = argv[1], *key = argv[2], *value = argv[3];
+  char pid[32];
+  snprintf(pid, sizeof pid, "%s\n", argv[4]);
+  uid_t uid = (uid_t)atoi(argv[5]);
+  gid_t gid = (gid_t)atoi(argv[6]);
+  int cycles = atoi(argv[7]);
+  char dir[4096], file[4096], back[4096], buf[4096];
+  snprintf(back, sizeof back, "%s/cgroup.procs", base);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (int i = 0; i < cycles; i++) {
+    snprintf(dir, sizeof dir, "%s/floor%d", base, i);
+    if (mkdir(dir, 0755) < 0) die("mkdir", dir);
+    if (chown(dir, uid, gid) < 0) die("chown", dir);
+    snprintf(file, sizeof file, "%s/cgroup.procs", dir);
+    if (chown(file, uid, gid) < 0) die("chown", file);
+    snprintf(file, sizeof file, "%s/%s", dir, key);
+    write_file(file, value);
+    snprintf(file, sizeof file, "%s/cgroup.procs", dir);
+    write_file(file, pid);
+    snprintf(file, sizeof file, "%s/%s", dir, key);
+    read_file(file, buf, sizeof buf);
+    write_file(back, pid);
+    if (rmdir(dir) < 0) die("rmdir", dir);
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double ns = (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec);
+  printf("%.0f\n", ns / cycles);
+  return 0;
+}

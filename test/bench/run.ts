@@ -1,0 +1,290 @@
+// `npm run bench`: measures, in one run on one hierarchy, the raw-syscall floor of a
+// cgroup lifecycle cycle (floor.c, compiled here) and the same cycle through the daemon
+// with 1, 8 and 64 clients; per-method p50/p99; the daemon's CPU time per call for
+// Ping and GetValue; connection setup plus first call; and every figure's ratio to
+// the floor. Needs root. Creates its cgroups only below its own cgroup and removes them.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { connect, type CgmanagerClient } from '../../client';
+import { discoverLayout, readProcCgroup } from '../../daemon/cgroupfs/discover';
+import type { Hierarchy } from '../../daemon/cgroupfs/layout';
+import { percentile, record, runCycle, type CycleTarget, type Latencies } from './cycle';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const CYCLE_STEPS = 7;
+
+interface KeyChoice {
+  key: string;
+  values: [string, string];
+}
+
+const KEYS: Record<string, KeyChoice> = {
+  cpu: { key: 'cpu.shares', values: ['512', '1024'] },
+  memory: { key: 'memory.limit_in_bytes', values: ['268435456', '536870912'] },
+  pids: { key: 'pids.max', values: ['100', '200'] },
+  unified: { key: 'cgroup.max.descendants', values: ['100', '200'] },
+};
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const CYCLES = Number(arg("--cycles") ?? 1000);
+const progress = (msg: string): void => {
+  if (process.env.CGM_BENCH_VERBOSE) process.stderr.write(`bench: ${msg}\n`);
+};
+
+function chooseHierarchy(): { h: Hierarchy; controller: string; choice: KeyChoice } {
+  const layout = discoverLayout();
+  const wanted = arg('--controller');
+  const candidates = wanted ? [wanted] : ['cpu', 'unified'];
+  for (const name of candidates) {
+    const h = layout.find(name);
+    const choice = KEYS[name] ?? KEYS[h?.version === 2 ? 'unified' : 'cpu'];
+    if (h && choice) return { h, controller: name, choice };
+  }
+  throw new Error(`no usable hierarchy among ${candidates.join(', ')}`);
+}
+
+function sleeper(): ChildProcess {
+  return spawn('sleep', ['100000'], { stdio: 'ignore' });
+}
+
+function compileFloor(dir: string): string {
+  const out = path.join(dir, 'floor');
+  execFileSync('cc', ['-O2', '-o', out, path.join(ROOT, 'test', 'bench', 'floor.c')]);
+  return out;
+}
+
+function cpuTicks(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime
+}
+
+const CLK_TCK = 100;
+
+async function waitForSocket(socket: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const c = await connect({ socket, timeoutMs: 2000 });
+      await c.ping();
+      await c.close();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`daemon did not answer on ${socket}`);
+}
+
+function startDaemon(dir: string, level: string): { child: ChildProcess; socket: string } {
+  const socket = path.join(dir, `sock-${level}`);
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'daemon', 'main.js'), '--socket', socket, '--log-level', level, '--log-file', path.join(dir, `daemon-${level}.log`)], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return { child, socket };
+}
+
+async function stopDaemon(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+function summary(values: readonly number[]): { p50: number; p99: number; mean: number; n: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), mean, n: sorted.length };
+}
+
+async function concurrentRun(socket: string, target: Omit<CycleTarget, 'victimPid'>, victims: number[], clients: number, cyclesPerClient: number): Promise<{ latencies: Latencies; errors: number; wallUs: number }> {
+  const workers = Math.min(4, clients);
+  const per = Math.ceil(clients / workers);
+  const procs: ChildProcess[] = [];
+  const outputs: Array<Promise<string>> = [];
+  for (let w = 0; w < workers; w++) {
+    const mine = victims.slice(w * per, Math.min(clients, (w + 1) * per));
+    const job = { socket, target, victims: mine, cycles: cyclesPerClient, id: w };
+    const p = spawn(process.execPath, [path.join(__dirname, 'worker.js'), JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    procs.push(p);
+    outputs.push(
+      new Promise((resolve, reject) => {
+        let out = '';
+        p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+        p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`worker ${w} exited ${code}`))));
+      }),
+    );
+  }
+  await new Promise((r) => setTimeout(r, 300 + clients * 5)); // let every worker connect
+  const started = process.hrtime.bigint();
+  for (const p of procs) p.stdin?.write('go\n');
+  const results = (await Promise.all(outputs)).map((o) => JSON.parse(o) as { latencies: Latencies; errors: number });
+  const wallUs = Number(process.hrtime.bigint() - started) / 1000;
+  const latencies: Latencies = {};
+  let errors = 0;
+  for (const r of results) {
+    errors += r.errors;
+    for (const [m, v] of Object.entries(r.latencies)) (latencies[m] ??= []).push(...v);
+  }
+  return { latencies, errors, wallUs };
+}
+
+/** Daemon CPU per call: `conns` connections issue `total` calls back to back. */
+async function cpuPerCall(socket: string, daemonPid: number, call: (c: CgmanagerClient) => Promise<unknown>, total: number, conns = 8): Promise<{ cpuUs: number; wallUs: number }> {
+  const clients = await Promise.all(Array.from({ length: conns }, () => connect({ socket })));
+  for (const c of clients) await call(c);
+  const before = cpuTicks(daemonPid);
+  const started = process.hrtime.bigint();
+  let remaining = total;
+  await Promise.all(
+    clients.map(async (c) => {
+      while (remaining-- > 0) await call(c);
+    }),
+  );
+  const wallUs = Number(process.hrtime.bigint() - started) / 1000;
+  const cpuUs = ((cpuTicks(daemonPid) - before) / CLK_TCK) * 1e6;
+  await Promise.all(clients.map((c) => c.close()));
+  return { cpuUs: cpuUs / total, wallUs: wallUs / total };
+}
+
+function line(label: string, value: string, ratio?: number): string {
+  return `${label.padEnd(52)} ${value.padStart(22)}${ratio === undefined ? '' : `   ${ratio.toFixed(2).padStart(7)}x floor`}`;
+}
+
+const fmt = (us: number): string => `${us.toFixed(1)} µs`;
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (it creates cgroups and moves pids)');
+  const { h, controller, choice } = chooseHierarchy();
+  const layout = discoverLayout();
+  const own = layout.cgroupOf(readProcCgroup(process.pid) ?? [], h);
+  if (own === undefined) throw new Error(`not in hierarchy ${h.label}`);
+  const baseName = `cgm-bench-${process.pid}`;
+  const baseCg = own === '/' ? `/${baseName}` : `${own}/${baseName}`;
+  const baseFs = layout.toFsPath(h, baseCg);
+  if (!baseFs) throw new Error('the bench cgroup is outside the mounted part of the hierarchy');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cgm-bench-'));
+  const victims: ChildProcess[] = [];
+  const daemons: ChildProcess[] = [];
+  fs.mkdirSync(baseFs);
+  try {
+    for (let i = 0; i < 65; i++) victims.push(sleeper());
+    await new Promise((r) => setTimeout(r, 100));
+    for (const v of victims) fs.writeFileSync(path.join(baseFs, 'cgroup.procs'), `${v.pid}\n`);
+    const victimPids = victims.map((v) => v.pid as number);
+    const uid = 1000;
+    const gid = 1000;
+
+    progress('compiling the floor');
+    const floor = compileFloor(tmp);
+    const floorRuns = [0, 1, 2].map(() => Number(execFileSync(floor, [baseFs, choice.key, choice.values[0], String(victimPids[0]), String(uid), String(gid), String(CYCLES)]).toString()) / 1000);
+    const floorUs = floorRuns.sort((a, b) => a - b)[1] as number;
+    const floorOpUs = floorUs / CYCLE_STEPS;
+
+    progress(`floor ${floorUs.toFixed(1)} µs`);
+    const info = startDaemon(tmp, 'info');
+    daemons.push(info.child);
+    await waitForSocket(info.socket);
+    const target: Omit<CycleTarget, 'victimPid'> = { controller, base: baseName, key: choice.key, values: choice.values, uid, gid };
+
+    progress('daemon up');
+    // One client, one connection.
+    const single = await connect({ socket: info.socket });
+    const warm: Latencies = {};
+    for (let i = 0; i < 100; i++) await runCycle(single, { ...target, victimPid: victimPids[64] as number }, `warm${i}`, i, warm);
+    const one: Latencies = {};
+    for (let i = 0; i < CYCLES; i++) await runCycle(single, { ...target, victimPid: victimPids[64] as number }, `one${i}`, i, one);
+    await single.close();
+
+    progress('one client done');
+    const eight = await concurrentRun(info.socket, target, victimPids.slice(0, 8), 8, Math.ceil(CYCLES / 8) * 2);
+    progress('8 clients done');
+    const sixtyFour = await concurrentRun(info.socket, target, victimPids.slice(0, 64), 64, Math.max(20, Math.ceil(CYCLES / 32)));
+
+    progress('64 clients done');
+    const pingInfo = await cpuPerCall(info.socket, info.child.pid as number, (c) => c.ping(), 20000);
+    const getInfo = await cpuPerCall(info.socket, info.child.pid as number, (c) => c.getValue(controller, baseName, choice.key), 20000);
+
+    progress('cpu per call done');
+    const setup: Latencies = {};
+    for (let i = 0; i < 300; i++) {
+      const start = process.hrtime.bigint();
+      const c = await connect({ socket: info.socket });
+      await c.ping();
+      record(setup, 'setup', start);
+      await c.close();
+    }
+    await stopDaemon(info.child);
+
+    const quiet = startDaemon(tmp, 'warn');
+    daemons.push(quiet.child);
+    await waitForSocket(quiet.socket);
+    const pingWarn = await cpuPerCall(quiet.socket, quiet.child.pid as number, (c) => c.ping(), 20000);
+    const getWarn = await cpuPerCall(quiet.socket, quiet.child.pid as number, (c) => c.getValue(controller, baseName, choice.key), 20000);
+    await stopDaemon(quiet.child);
+
+    const cycle1 = summary(one.cycle ?? []);
+    const out: string[] = [];
+    out.push(`cgmanager benchmark: ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? '?'}, kernel ${os.release()}, node ${process.version}`);
+    out.push(`hierarchy ${h.label} (cgroup v${h.version}), key ${choice.key}, ${CYCLES} cycles; request log at info to a file unless noted`);
+    out.push('');
+    out.push(line('floor: one lifecycle cycle in C (raw syscalls)', fmt(floorUs), 1));
+    out.push(line('daemon: cycle, 1 client, 1 connection (p50)', fmt(cycle1.p50), cycle1.p50 / floorUs));
+    out.push(line('daemon: cycle, 1 client, 1 connection (mean)', fmt(cycle1.mean), cycle1.mean / floorUs));
+    for (const [label, run, clients] of [['8 clients', eight, 8], ['64 clients', sixtyFour, 64]] as const) {
+      const cycles = run.latencies.cycle?.length ?? 0;
+      const perCycle = run.wallUs / Math.max(1, cycles);
+      out.push(line(`daemon: cycle throughput, ${label} (wall per cycle)`, fmt(perCycle), perCycle / floorUs));
+      const c = summary(run.latencies.cycle ?? []);
+      out.push(line(`daemon: cycle latency, ${label} p50 / p99`, `${fmt(c.p50)} / ${fmt(c.p99)}`, c.p50 / floorUs));
+      out.push(line(`daemon: errors under load, ${label}`, String(run.errors)));
+      void clients;
+    }
+    out.push('');
+    out.push(`per-method latency (floor per step = ${fmt(floorOpUs)}):`);
+    out.push(`${'method'.padEnd(12)} ${'1 client p50'.padStart(14)} ${'p99'.padStart(10)} ${'64 clients p50'.padStart(16)} ${'p99'.padStart(10)} ${'p50/floor step'.padStart(16)}`);
+    for (const m of ['Create', 'Chown', 'SetValue', 'MovePid', 'GetValue', 'Remove']) {
+      const a = summary(one[m] ?? []);
+      const b = summary(sixtyFour.latencies[m] ?? []);
+      out.push(`${m.padEnd(12)} ${fmt(a.p50).padStart(14)} ${fmt(a.p99).padStart(10)} ${fmt(b.p50).padStart(16)} ${fmt(b.p99).padStart(10)} ${(a.p50 / floorOpUs).toFixed(2).padStart(15)}x`);
+    }
+    const all64 = summary(Object.entries(sixtyFour.latencies).filter(([m]) => m !== 'cycle').flatMap(([, v]) => v));
+    out.push(line('all calls, 64 clients, p50 / p99', `${fmt(all64.p50)} / ${fmt(all64.p99)}`));
+    out.push('');
+    out.push(line('daemon CPU per call: Ping (log at info)', fmt(pingInfo.cpuUs), pingInfo.cpuUs / floorOpUs));
+    out.push(line('daemon CPU per call: GetValue (log at info)', fmt(getInfo.cpuUs), getInfo.cpuUs / floorOpUs));
+    out.push(line('daemon CPU per call: Ping (log at warn)', fmt(pingWarn.cpuUs), pingWarn.cpuUs / floorOpUs));
+    out.push(line('daemon CPU per call: GetValue (log at warn)', fmt(getWarn.cpuUs), getWarn.cpuUs / floorOpUs));
+    out.push(line('throughput: Ping, 8 connections (wall per call)', fmt(pingInfo.wallUs), pingInfo.wallUs / floorOpUs));
+    const s = summary(setup.setup ?? []);
+    out.push(line('connection setup + first call (p50 / p99)', `${fmt(s.p50)} / ${fmt(s.p99)}`, s.p50 / floorOpUs));
+    process.stdout.write(`${out.join('\n')}\n`);
+  } finally {
+    for (const d of daemons) await stopDaemon(d).catch(() => undefined);
+    for (const v of victims) v.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    removeTree(baseFs);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Removes the bench's own cgroup tree (hidden v2 leaves included), deepest first. */
+function removeTree(dir: string): void {
+  if (!fs.existsSync(dir)) return;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeTree(path.join(dir, e.name));
+  try {
+    fs.rmdirSync(dir);
+  } catch (err) {
+    process.stderr.write(`bench: could not remove ${dir}: ${(err as Error).message}\n`);
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});
