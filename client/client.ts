@@ -7,13 +7,19 @@ import { decodeIntVariant } from '../daemon/dbus/wire';
 import { defaultSocketPath } from '../daemon/socket-path';
 import { assertArgs } from './arguments';
 import { PeerConnection } from './connection';
-import { selectRoute, type CallRoute } from './route';
+import { selectRoute, type CallRoute, type RoutePreference } from './route';
 
 export interface ConnectOptions {
   /** Socket path. Default: $CGMANAGER_SOCKET, else the daemon's default for this host. */
   socket?: string;
   /** ms to wait for authentication and for each reply; 0 waits forever. Default 25000 (libdbus's). */
   timeoutMs?: number;
+  /**
+   * 'auto' (default): the …Scm variants when this process is not in the daemon's pid or
+   * user namespace (the kernel then translates our pids and uids), plain calls otherwise.
+   * 'plain' or 'scm' force one way.
+   */
+  route?: RoutePreference;
 }
 
 /** One file of a cgroup as ListKeys reports it (D-Bus `(suuu)`). */
@@ -35,7 +41,9 @@ export async function connect(options: ConnectOptions = {}): Promise<CgmanagerCl
   if (typeof socketPath !== 'string' || socketPath === '') throw new TypeError('connect: socket must be a non-empty path');
   if (!Number.isInteger(timeoutMs) || timeoutMs < 0) throw new TypeError(`connect: timeoutMs must be a non-negative integer, got ${String(timeoutMs)}`);
   const connection = await PeerConnection.open({ socketPath, timeoutMs });
-  return new CgmanagerClient(connection, selectRoute(connection));
+  const route = options.route ?? 'auto';
+  if (route !== 'auto' && route !== 'plain' && route !== 'scm') throw new TypeError(`connect: route must be 'auto', 'plain' or 'scm', got ${String(route)}`);
+  return new CgmanagerClient(connection, selectRoute(connection, route, Math.min(timeoutMs || 5000, 5000)));
 }
 
 function spec(name: string): MethodSpec {
@@ -52,7 +60,7 @@ export class CgmanagerClient {
   /** @internal use connect() */
   constructor(
     private readonly connection: PeerConnection,
-    private readonly route: CallRoute,
+    private readonly routeImpl: CallRoute,
   ) {}
 
   get socketPath(): string {
@@ -64,10 +72,15 @@ export class CgmanagerClient {
     return this.connection.isClosed;
   }
 
+  /** 'plain' or 'scm': how calls reach the daemon (see ConnectOptions.route). */
+  get route(): 'plain' | 'scm' {
+    return this.routeImpl.kind;
+  }
+
   private async invoke(name: string, args: readonly unknown[]): Promise<unknown[]> {
     const method = spec(name);
     assertArgs(method, args);
-    return this.route.invoke(method, args);
+    return this.routeImpl.invoke(method, args);
   }
 
   /** Ping(junk:i): does nothing; proves the daemon answers. */

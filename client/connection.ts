@@ -8,7 +8,7 @@
 // is the addon's (connectUnix + openSocket keep received fds and can send credentials)
 // and the bytes are daemon/dbus/wire.ts's (dbus-next's marshallers behind validation).
 import { constants as osConstants } from 'node:os';
-import { closeFd, connectUnix, openSocket, type NativeSocket } from '../addon';
+import { closeFd, connectUnix, openSocket, peerCred, type NativeSocket, type Ucred } from '../addon';
 import { BodyError, MessageReader, MessageType, ProtocolError, decodeBody, encodeMessage, type Message } from '../daemon/dbus/wire';
 import { CgmanagerError, errorFromConnect, errorFromReply } from './errors';
 import { MAX_SASL_LINE, SaslClient } from './sasl';
@@ -54,6 +54,7 @@ export class PeerConnection {
   readonly socketPath: string;
   private readonly timeoutMs: number;
   private readonly socket: NativeSocket;
+  private peerCache: Ucred | undefined;
   private readonly sasl: SaslClient;
   private readonly reader = new MessageReader(MAX_REPLY);
   private readonly pending = new Map<number, PendingCall>();
@@ -96,6 +97,12 @@ export class PeerConnection {
       (data, fds) => this.onData(data, fds),
       (errno) => this.onSocketClosed(errno),
     );
+  }
+
+  /** The daemon's (or proxy's) credentials as our kernel sees them: pid 0 when it lives outside our pid namespace. */
+  get peer(): Ucred {
+    this.peerCache ??= peerCred(this.socket.fd);
+    return this.peerCache;
   }
 
   /** Whether the daemon agreed to pass unix fds (needed by the Scm variants). */

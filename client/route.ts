@@ -2,15 +2,13 @@
 // method's arguments and resolves with the plain method's reply values, so the typed
 // client above it never changes.
 //
-// Extension point for the Scm variants (DESIGN.md, "client"): a caller outside the
-// daemon's pid or user namespace must let the kernel translate its pids and uids, so
-// the call goes out as `<Method>Scm` with one end of a socketpair, and the requestor
-// (and victim) credentials follow as SCM_CREDENTIALS datagrams (reference §6). That
-// work item adds a ScmRoute next to PlainRoute and makes selectRoute() pick it after
-// comparing /proc/self/ns/{pid,user} with the daemon's (the connection already
-// negotiates unix fds and the addon socket can send credentials).
+// A caller outside the daemon's pid or user namespace must let the kernel translate its
+// pids and uids, so its calls go out as `<Method>Scm` with one end of a socketpair and
+// the credentials follow as SCM_CREDENTIALS datagrams (reference §6, scm-route.ts).
 import { INTERFACE_NAME, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
+import * as fs from 'node:fs';
 import type { PeerConnection } from './connection';
+import { ScmRoute } from './scm-route';
 
 export interface CallRoute {
   readonly kind: 'plain' | 'scm';
@@ -36,7 +34,38 @@ export class PlainRoute implements CallRoute {
   }
 }
 
-/** Picks the route for this process. Plain only, until the Scm work item lands. */
-export function selectRoute(connection: PeerConnection): CallRoute {
-  return new PlainRoute(connection);
+function namespaceInode(pid: number | 'self', kind: 'pid' | 'user'): number | undefined {
+  try {
+    return fs.statSync(`/proc/${pid}/ns/${kind}`).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether this process shares the daemon's pid and user namespaces. The kernel shows
+ * us the daemon's pid as 0 when it lives in an ancestor pid namespace; otherwise the
+ * namespace links of the two processes are compared.
+ */
+export function sharesNamespacesWith(peerPid: number): boolean {
+  if (peerPid <= 0) return false;
+  for (const kind of ['pid', 'user'] as const) {
+    const ours = namespaceInode('self', kind);
+    const theirs = namespaceInode(peerPid, kind);
+    if (ours !== undefined && theirs !== undefined && ours !== theirs) return false;
+  }
+  return true;
+}
+
+export type RoutePreference = 'auto' | 'plain' | 'scm';
+
+/**
+ * Picks the route for this process: plain calls when it shares the daemon's pid and
+ * user namespaces (the daemon reads our credentials with SO_PEERCRED), the Scm
+ * variants otherwise, so that the kernel translates our pids and uids.
+ */
+export function selectRoute(connection: PeerConnection, preference: RoutePreference = 'auto', timeoutMs = 5000): CallRoute {
+  const plain = new PlainRoute(connection);
+  const scm = preference === 'scm' || (preference === 'auto' && !sharesNamespacesWith(connection.peer.pid));
+  return scm ? new ScmRoute(connection, plain, timeoutMs) : plain;
 }

@@ -130,9 +130,12 @@ export interface ScmExchange {
   sendCall(fd: number): Promise<unknown>;
 }
 
-function failure(channel: DatagramChannel, what: string): ScmFailure {
-  // The daemon writes its error detail right behind the failure result.
-  const detail = channel.poll();
+/** How long to wait for the error detail our daemon sends right behind a failure result. */
+const DETAIL_WAIT_MS = 100;
+
+async function failure(channel: DatagramChannel, what: string): Promise<ScmFailure> {
+  // It is already in the socket buffer when the daemon sent one; an original daemon never does.
+  const detail = channel.poll() ?? (await channel.next(DETAIL_WAIT_MS, 'error detail').catch(() => undefined));
   const parsed = detail ? parseErrorDetail(detail.data) : undefined;
   return new ScmFailure(parsed?.name, parsed?.message ?? `${what} failed`);
 }
@@ -170,23 +173,23 @@ export async function runScmExchange(x: ScmExchange): Promise<ScmValue> {
     const first = await channel.next(t, 'result');
     switch (kind) {
       case 'status':
-        if (first.data.toString('latin1') !== '1') throw failure(channel, x.method);
+        if (first.data.toString('latin1') !== '1') throw await failure(channel, x.method);
         return { kind };
       case 'existed': {
         const c = first.data.toString('latin1');
-        if (c !== '1' && c !== '2') throw failure(channel, x.method);
+        if (c !== '1' && c !== '2') throw await failure(channel, x.method);
         return { kind, existed: c === '2' ? 1 : -1 };
       }
       case 'string':
-        if (first.data.length === 0) throw failure(channel, x.method);
+        if (first.data.length === 0) throw await failure(channel, x.method);
         return { kind, value: first.data.toString('utf8').replace(/\0[\s\S]*$/, '') };
       case 'tasks': {
         const count = first.data.length >= 4 ? first.data.readInt32LE(0) : -1;
-        if (count < 0) throw failure(channel, x.method);
+        if (count < 0) throw await failure(channel, x.method);
         const pids: number[] = [];
         for (let i = 0; i < count; i++) {
-          // The original proxy asks for each pid with a '1'; the daemon ignores it.
-          channel.send(undefined, '1');
+          // The original proxy asked for each pid with a '1', which every daemon ignores;
+          // we do not, as the daemon may already have closed its end.
           const d = await channel.next(t, 'pid credential');
           pids.push(d.cred?.pid ?? 0);
         }
@@ -195,7 +198,7 @@ export async function runScmExchange(x: ScmExchange): Promise<ScmValue> {
       case 'names':
       case 'keys': {
         const count = first.data.length >= 4 ? first.data.readInt32LE(0) : -1;
-        if (count < 0) throw failure(channel, x.method);
+        if (count < 0) throw await failure(channel, x.method);
         if (count === 0) return kind === 'names' ? { kind, names: [] } : { kind, keys: [] };
         const lengthDatagram = await channel.next(t, 'length');
         const length = lengthDatagram.data.readUInt32LE(0);

@@ -197,7 +197,19 @@ class Socket : public Napi::ObjectWrap<Socket> {
     Napi::Object keep = self->Value();  // no collection while we run JS callbacks
     (void)keep;
     if (status < 0) {
-      self->Fail(-status);
+      // libuv reports POLLERR as an error and stops the poll. Take the real error off
+      // the socket: a datagram socket whose peer left (ECONNREFUSED after a send) can
+      // still hold datagrams to read, so it keeps going; a stream socket is done.
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (!self->dgram_) {
+        self->Fail(err ? err : -status);
+        return;
+      }
+      self->events_ = 0;
+      self->ReadSome();
+      self->UpdatePoll();
       return;
     }
     if (events & UV_WRITABLE) self->Flush();

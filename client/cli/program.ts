@@ -34,6 +34,9 @@ Environment:
   CGMANAGER_SOCKET  socket used when --socket is not given (default
                     /sys/fs/cgroup/cgmanager/sock, or /run/cgmanager/sock where
                     /sys/fs/cgroup is cgroup2)
+  CGMANAGER_ROUTE   auto (default), plain or scm: scm sends every call through its
+                    …Scm variant so the kernel translates pids and uids; auto does
+                    so when cgm is not in the daemon's pid or user namespace
 `;
 
 function usageLine(def: CgmCommand): string {
@@ -104,7 +107,8 @@ async function runCommand(def: CgmCommand, args: Array<string | undefined>, opti
     client: async () => {
       // Loaded only when a command runs: usage errors and help never touch the transport.
       const { connect } = await import('../client');
-      client ??= await connect({ socket });
+      const route = io.env.CGMANAGER_ROUTE === 'plain' || io.env.CGMANAGER_ROUTE === 'scm' ? io.env.CGMANAGER_ROUTE : 'auto';
+      client ??= await connect({ socket, route });
       return client;
     },
     fail: (err, command) => {
