@@ -55,6 +55,7 @@ export class PeerConnection {
   private readonly timeoutMs: number;
   private readonly socket: NativeSocket;
   private peerCache: Ucred | undefined;
+  private outgoing: Buffer[] = [];
   private readonly sasl: SaslClient;
   private readonly reader = new MessageReader(MAX_REPLY);
   private readonly pending = new Map<number, PendingCall>();
@@ -216,7 +217,26 @@ export class PeerConnection {
     this.socket.setReading(want);
   }
 
+  // Calls issued in the same tick leave in one write, so `Promise.all` of many calls
+  // costs the daemon one wake-up; a call carrying fds flushes what is queued first.
   private writeOrFail(data: Buffer, fds?: number[]): void {
+    if (fds && fds.length > 0) {
+      this.flushOutgoing();
+      this.writeNow(data, fds);
+      return;
+    }
+    this.outgoing.push(data);
+    if (this.outgoing.length === 1) process.nextTick(() => this.flushOutgoing());
+  }
+
+  private flushOutgoing(): void {
+    const queued = this.outgoing;
+    if (queued.length === 0) return;
+    this.outgoing = [];
+    if (this.phase !== 'closed') this.writeNow(queued.length === 1 ? (queued[0] as Buffer) : Buffer.concat(queued));
+  }
+
+  private writeNow(data: Buffer, fds?: number[]): void {
     const rc = this.socket.write(data, fds);
     if (rc < 0) this.fail('Disconnected', `lost the connection to cgmanager at ${this.socketPath} (write failed: ${errnoName(-rc)})`);
   }

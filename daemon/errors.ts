@@ -94,6 +94,7 @@ export class CgmError extends Error {
 const ERRNO_CODES: Readonly<Record<string, ErrorCode>> = {
   ENOENT: 'FileNotFound',
   ENOTDIR: 'FileNotFound',
+  EISDIR: 'FileNotFound',
   EACCES: 'AccessDenied',
   EPERM: 'AccessDenied',
   EROFS: 'AccessDenied',
@@ -129,6 +130,7 @@ export function errorFromErrno(err: unknown, what: string): CgmError {
 const ERRNO_WORDS: Readonly<Record<string, string>> = {
   ENOENT: 'does not exist',
   ENOTDIR: 'is not a directory',
+  EISDIR: 'is a directory, not a key',
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
   EROFS: 'read-only file system',

@@ -25,22 +25,29 @@ function sameCred(a: CredFields | undefined, b: CredFields | undefined): boolean
 
 /** Logs the outcome of one request exactly once. `error` undefined means success. */
 export function logRequest(log: Logger, fields: RequestFields, startedNs: bigint, error?: unknown): void {
-  const durationMs = Number(process.hrtime.bigint() - startedNs) / 1e6;
-  const { proxy, ...rest } = fields;
-  const base = sameCred(proxy, fields.requestor) || !proxy ? rest : fields;
+  const isDenial = error instanceof CgmError && (error.code === 'AccessDenied' || error.code === 'WrongNamespace');
+  const isFault = error !== undefined && !(error instanceof CgmError && error.code !== 'Failed');
+  if (!isDenial && !isFault && !log.isLevelEnabled('info')) return;
+  const line: Record<string, unknown> = fields;
+  if (fields.proxy && sameCred(fields.proxy, fields.requestor)) line.proxy = undefined;
+  line.durationMs = Number(process.hrtime.bigint() - startedNs) / 1e6;
   if (error === undefined) {
-    if (log.isLevelEnabled('info')) log.info({ ...base, outcome: 'ok', durationMs }, 'request completed');
+    line.outcome = 'ok';
+    log.info(line, 'request completed');
     return;
   }
-  if (error instanceof CgmError) {
-    if (error.code === 'AccessDenied' || error.code === 'WrongNamespace') {
-      log.warn({ ...base, outcome: error.code, reason: error.message, durationMs }, 'request denied');
-    } else if (error.code === 'Failed') {
-      log.error({ ...base, outcome: error.code, err: error, durationMs }, 'request failed');
-    } else if (log.isLevelEnabled('info')) {
-      log.info({ ...base, outcome: error.code, reason: error.message, durationMs }, 'request completed');
-    }
+  line.outcome = error instanceof CgmError ? error.code : 'Failed';
+  if (isDenial) {
+    line.reason = (error as CgmError).message;
+    log.warn(line, 'request denied');
+  } else if (isFault) {
+    line.err = error;
+    log.error(line, 'request failed');
+  } else {
+    line.reason = (error as CgmError).message;
+    log.info(line, 'request completed');
     return;
   }
-  log.error({ ...base, outcome: 'Failed', err: error, durationMs }, 'request failed');
+  // Denials and faults reach the log at once, whatever is buffered.
+  log.flush();
 }

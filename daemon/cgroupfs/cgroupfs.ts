@@ -7,6 +7,7 @@ import { CgmError, errorFromErrno } from '../errors';
 import type { FileOwner } from '../policy';
 import type { Hierarchy, Layout } from './layout';
 import { FLAVOURS, type Flavour } from './flavours';
+import { readText } from '../proc/read-text';
 
 /** The hierarchy path of child `name` of `cg`. */
 export function childOf(cg: string, name: string): string {
@@ -123,14 +124,12 @@ export class CgroupFs {
   }
 
   readFile(h: Hierarchy, cg: string, file: string, maxBytes: number): string {
-    let text: Buffer;
     try {
-      text = fs.readFileSync(this.path(h, cg, file));
+      return readText(this.path(h, cg, file), maxBytes);
     } catch (err) {
+      if (err instanceof RangeError) throw new CgmError('LimitsExceeded', `${this.describe(h, cg, file)} holds more than ${maxBytes} bytes`);
       throw errorFromErrno(err, `cannot read ${this.describe(h, cg, file)}`);
     }
-    if (text.length > maxBytes) throw new CgmError('LimitsExceeded', `${this.describe(h, cg, file)} holds ${text.length} bytes, more than ${maxBytes}`);
-    return text.toString('utf8');
   }
 
   /** One write(2) of `value`, as the kernel expects for cgroup control files. */

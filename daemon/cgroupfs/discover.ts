@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseMountinfo } from '../proc/mountinfo';
 import { parseProcCgroup, type ProcCgroupLine } from '../proc/proc-cgroup';
+import { readText } from '../proc/read-text';
 import { buildLayout, type Layout } from './layout';
 
 export interface DiscoverLayoutOptions {
@@ -47,7 +48,7 @@ export function readProcCgroup(pid: number, procRoot = '/proc'): ProcCgroupLine[
   if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
   let text: string;
   try {
-    text = fs.readFileSync(path.join(procRoot, String(pid), 'cgroup'), 'utf8');
+    text = readText(`${procRoot}/${pid}/cgroup`);
   } catch (err) {
     if (isNoSuchProcess(err)) return undefined;
     throw err;

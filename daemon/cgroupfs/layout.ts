@@ -158,10 +158,22 @@ function stripHiddenLeaf(path: string): string {
   return path.endsWith('/' + HIDDEN_LEAF) ? path.slice(0, -(HIDDEN_LEAF.length + 1)) : path;
 }
 
+/** `b` is already sorted and unique. */
 function isSameTokenSet(a: readonly string[], b: readonly string[]): boolean {
   const left = sortUnique(a);
-  const right = sortUnique(b);
-  return left.length === right.length && left.every((token, i) => token === right[i]);
+  return left.length === b.length && left.every((token, i) => token === b[i]);
+}
+
+const expectedTokenCache = new WeakMap<Hierarchy, string[]>();
+
+/** The tokens of a hierarchy's line in /proc/PID/cgroup, sorted: its controllers and `name=X`. */
+function expectedTokens(h: Hierarchy): string[] {
+  let tokens = expectedTokenCache.get(h);
+  if (!tokens) {
+    tokens = sortUnique([...h.controllers, ...(h.name === undefined ? [] : [NAME_PREFIX + h.name])]);
+    expectedTokenCache.set(h, tokens);
+  }
+  return tokens;
 }
 
 class HostLayout implements Layout {
@@ -221,9 +233,10 @@ class HostLayout implements Layout {
       const line = lines.find((l) => l.hierarchyId === 0 && l.controllers.length === 0);
       return line === undefined ? undefined : stripHiddenLeaf(line.path);
     }
-    const expected = [...h.controllers, ...(h.name === undefined ? [] : [NAME_PREFIX + h.name])];
+    const expected = expectedTokens(h);
+    const probe = expected[0];
     // Tokens we do not model (a controller newer than our list) must not hide the line.
-    const line = lines.find((l) => l.hierarchyId !== 0 && isSameTokenSet(
+    const line = lines.find((l) => l.hierarchyId !== 0 && (probe === undefined || l.controllers.includes(probe)) && isSameTokenSet(
       l.controllers.filter((t) => KNOWN_V1_CONTROLLERS.has(t) || t.startsWith(NAME_PREFIX)),
       expected,
     ));
@@ -231,6 +244,11 @@ class HostLayout implements Layout {
   }
 
   toFsPath(h: Hierarchy, cgPath: string): string | undefined {
+    // The common case, a host mount of the whole hierarchy and a normalised path, needs no splitting.
+    if (h.mountRoot === '/' && cgPath.startsWith('/') && !cgPath.includes('/.') && !cgPath.includes('//') && !cgPath.endsWith('/')) {
+      return h.mountPoint === '/' ? cgPath : h.mountPoint + cgPath;
+    }
+    if (h.mountRoot === '/' && cgPath === '/') return h.mountPoint;
     const path = splitCgroupPath(cgPath);
     const root = splitCgroupPath(h.mountRoot);
     if (path === undefined || root === undefined) return undefined;

@@ -1,11 +1,13 @@
 // One accepted D-Bus peer connection: the kernel's peer credentials, the SASL
 // handshake, message framing and replies. A malformed frame closes this connection
 // only; writes after the peer left are no-ops.
+import * as fs from 'node:fs';
 import { openSocket, peerCred, closeFd, type NativeSocket, type Ucred } from '../../addon';
 import { SaslServer } from './sasl';
 import { MessageReader, ProtocolError, encodeMessage, type Message, type OutgoingMessage, MessageType, Flag } from './wire';
 
 const MAX_AUTH_BYTES = 16 * 1024;
+const PROC_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 export interface ConnectionEvents {
   onMessage(conn: ServerConnection, message: Message, fds: number[]): void;
@@ -24,6 +26,8 @@ export class ServerConnection {
   private closed = false;
   private sawNul = false;
   private readonly handshakeFds: number[] = [];
+  private corked: Buffer[] | undefined;
+  private cgroupFd: number | undefined;
   private nextSerial = 1;
   /** requests whose reply (or Scm conversation) is still outstanding */
   inFlight = 0;
@@ -41,6 +45,23 @@ export class ServerConnection {
     this.sasl = new SaslServer(guid);
     this.reader = new MessageReader(maxMessage);
     this.socket = openSocket(fd, false, (data, fds) => this.onData(data, fds), (errno) => this.finish(errno ? `socket error ${errno}` : 'peer closed'));
+  }
+
+  /**
+   * The peer's /proc/PID/cgroup, re-read through one fd kept open for the connection:
+   * a pread is half the cost of open+read+close, and the fd keeps naming the process
+   * that connected (after it exits, reads fail with ESRCH even if its pid is reused).
+   * undefined when that process is gone.
+   */
+  peerCgroupText(): string | undefined {
+    if (this.closed) return undefined;
+    try {
+      this.cgroupFd ??= fs.openSync(`/proc/${this.peer.pid}/cgroup`, fs.constants.O_RDONLY);
+      const n = fs.readSync(this.cgroupFd, PROC_BUFFER, 0, PROC_BUFFER.length, 0);
+      return PROC_BUFFER.toString('utf8', 0, n);
+    } catch {
+      return undefined;
+    }
   }
 
   get isClosed(): boolean {
@@ -95,23 +116,43 @@ export class ServerConnection {
     if (this.authBuffer.length > MAX_AUTH_BYTES) this.close('handshake too long');
   }
 
+  // Replies produced while handling one batch of received bytes leave in one write: a
+  // client that pipelines N calls costs one wake-up, not N (a sendmsg that wakes a peer
+  // on another CPU is the most expensive thing a call does here).
   private drainMessages(): void {
-    for (;;) {
-      let next: { message: Message; fds: number[] } | undefined;
-      try {
-        next = this.reader.next();
-      } catch (err) {
-        this.close(err instanceof ProtocolError ? `protocol error: ${err.message}` : String(err));
-        return;
+    this.corked = [];
+    try {
+      for (;;) {
+        let next: { message: Message; fds: number[] } | undefined;
+        try {
+          next = this.reader.next();
+        } catch (err) {
+          this.close(err instanceof ProtocolError ? `protocol error: ${err.message}` : String(err));
+          return;
+        }
+        if (!next) return;
+        this.events.onMessage(this, next.message, next.fds);
+        if (this.closed) return;
       }
-      if (!next) return;
-      this.events.onMessage(this, next.message, next.fds);
-      if (this.closed) return;
+    } finally {
+      this.uncork();
     }
+  }
+
+  private uncork(): void {
+    const pending = this.corked;
+    this.corked = undefined;
+    if (!pending || pending.length === 0 || this.closed) return;
+    this.socket.write(pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending));
   }
 
   private writeRaw(buf: Buffer, fds?: number[]): void {
     if (this.closed) return;
+    if (this.corked && !fds) {
+      this.corked.push(buf);
+      return;
+    }
+    if (this.corked) this.uncork();
     this.socket.write(buf, fds);
   }
 
@@ -139,9 +180,12 @@ export class ServerConnection {
 
   private finish(reason: string): void {
     if (this.closed) return;
+    this.uncork(); // replies already produced still go out (e.g. LimitsExceeded before closing)
     this.closed = true;
     this.socket.close();
     this.reader.takeStrayFds().forEach(closeFd);
+    if (this.cgroupFd !== undefined) fs.closeSync(this.cgroupFd);
+    this.cgroupFd = undefined;
     this.handshakeFds.splice(0).forEach(closeFd);
     this.events.onClose(this, reason);
   }

@@ -291,19 +291,35 @@ const FIELD_ORDER: Array<[keyof OutgoingMessage, number, string]> = [
   ['signature', 8, 'g'],
 ];
 
-/** Encodes a message (little endian). Throws if the body does not match the signature. */
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Encodes a message (little endian). The body goes through dbus-next's marshaller; the
+ * header, whose fields are only strings and integers, is written here directly: every
+ * reply needs one, and building it through the generic marshaller cost more than the
+ * rest of a call's JavaScript together.
+ */
 export function encodeMessage(m: OutgoingMessage): Buffer {
   const signature = m.signature ?? '';
-  const body = signature ? marshall(signature, m.body ?? [], 0) : Buffer.alloc(0);
-  const fields: Array<[number, [string, unknown]]> = [];
+  const body = signature ? marshall(signature, m.body ?? [], 0) : EMPTY;
+  const fields: Array<[number, string, string | number, number]> = [];
+  let size = HEADER_FIXED;
   for (const [key, code, type] of FIELD_ORDER) {
     const v = m[key];
-    if (v !== undefined && v !== '') fields.push([code, [type, v]]);
+    if (v === undefined || v === '') continue;
+    size = align(size, 8) + 4; // code, signature length, signature, NUL
+    let bytes = 0;
+    if (type === 'u') size = align(size, 4) + 4;
+    else if (type === 'g') size += 1 + (bytes = Buffer.byteLength(v as string)) + 1;
+    else size = align(size, 4) + 4 + (bytes = Buffer.byteLength(v as string)) + 1;
+    fields.push([code, type, v as string | number, bytes]);
   }
-  if (m.fds && m.fds.length > 0) fields.push([9, ['u', m.fds.length]]);
-  const fieldBytes = marshall('a(yv)', [fields], 12);
-  const headerEnd = HEADER_FIXED + fieldBytes.length - 4;
-  const bodyStart = align(headerEnd, 8);
+  if (m.fds && m.fds.length > 0) {
+    size = align(size, 8) + 4;
+    size = align(size, 4) + 4;
+    fields.push([9, 'u', m.fds.length, 0]);
+  }
+  const bodyStart = align(size, 8);
   const out = Buffer.alloc(bodyStart + body.length);
   out[0] = LITTLE;
   out[1] = m.type;
@@ -311,7 +327,30 @@ export function encodeMessage(m: OutgoingMessage): Buffer {
   out[3] = 1;
   out.writeUInt32LE(body.length, 4);
   out.writeUInt32LE(m.serial, 8);
-  fieldBytes.copy(out, 12);
+  out.writeUInt32LE(size - HEADER_FIXED, 12);
+  let pos = HEADER_FIXED;
+  for (const [code, type, value, bytes] of fields) {
+    pos = align(pos, 8);
+    out[pos] = code;
+    out[pos + 1] = 1;
+    out[pos + 2] = type.charCodeAt(0);
+    out[pos + 3] = 0;
+    pos += 4;
+    if (type === 'u') {
+      pos = align(pos, 4);
+      out.writeUInt32LE(value as number, pos);
+      pos += 4;
+    } else if (type === 'g') {
+      out[pos] = bytes;
+      out.write(value as string, pos + 1, 'utf8');
+      pos += 1 + bytes + 1;
+    } else {
+      pos = align(pos, 4);
+      out.writeUInt32LE(bytes, pos);
+      out.write(value as string, pos + 4, 'utf8');
+      pos += 4 + bytes + 1;
+    }
+  }
   body.copy(out, bodyStart);
   return out;
 }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { CgmError } from '../errors';
 import type { Hierarchy } from '../cgroupfs/layout';
 import { readProcCgroup } from '../cgroupfs/discover';
-import type { ProcCgroupLine } from '../proc/proc-cgroup';
+import { parseProcCgroup, type ProcCgroupLine } from '../proc/proc-cgroup';
 import { parseIdMap, type IdMapRange } from '../proc/id-map';
 import type { Cred, Requestor, Victim } from '../policy';
 import { namespaceInode, type Runtime } from '../runtime';
@@ -42,6 +42,8 @@ export class Caller {
     private readonly rt: Runtime,
     readonly r: Cred,
     readonly p: Cred | 'daemon',
+    /** r's /proc/PID/cgroup text when the transport already has a cheap way to read it */
+    private readonly requestorCgroupText?: () => string | undefined,
   ) {
     this.requestor = new LazyRequestor(r);
   }
@@ -64,6 +66,11 @@ export class Caller {
 
   /** r's own cgroup in h, hierarchy-absolute, unchopped. */
   requestorCgroup(h: Hierarchy): string {
+    if (!this.rLines && this.requestorCgroupText) {
+      const text = this.requestorCgroupText();
+      if (text === undefined) throw new CgmError('UnixProcessIdUnknown', `process ${this.r.pid} does not exist (any more)`);
+      this.rLines = parseProcCgroup(text);
+    }
     this.rLines ??= this.linesOf(this.r.pid);
     return this.cgroupFrom(this.rLines, h, this.r.pid);
   }

@@ -1,11 +1,14 @@
 // The checks every request makes, in one place: resolve a cgroup argument, require it to
 // exist, require the subtree bound, and ask policy for file access. Each throws a named
 // CgmError whose message says which cgroup or file and why.
+import { constants } from 'node:fs';
 import { CgmError } from '../errors';
 import { HIDDEN_LEAF, type Hierarchy } from '../cgroupfs/layout';
-import { chopProxySuffix, isUnder, mayAccess, quoteArg, resolveCgroupArg, type Access, type CgroupArgForm } from '../policy';
+import { chopProxySuffix, isHostRoot, isUnder, mayAccess, quoteArg, resolveCgroupArg, type Access, type CgroupArgForm } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
+
+const { S_IFMT, S_IFDIR, S_IFREG } = constants;
 
 /** Resolves `arg` in form `form` against the caller's cgroups in h. */
 export function resolveTarget(caller: Caller, h: Hierarchy, arg: string, form: CgroupArgForm): { path: string; base: string } {
@@ -39,6 +42,26 @@ export function assertUnderProxy(rt: Runtime, caller: Caller, h: Hierarchy, cg: 
   if (!isUnder(cg, bound)) {
     throw new CgmError('AccessDenied', `cgroup ${rt.cgfs.describe(h, cg)} is outside the caller's subtree ${bound}`);
   }
+}
+
+/** The cgroup must exist and r needs `access` to its directory: one stat answers both. */
+export function assertCgroupAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg: string, access: Access): void {
+  const owner = rt.cgfs.stat(h, cg);
+  if (!owner || (owner.mode & S_IFMT) !== S_IFDIR) throw new CgmError('FileNotFound', `cgroup ${rt.cgfs.describe(h, cg)} does not exist`);
+  const decision = mayAccess(caller.requestor, owner, access);
+  if (!decision.allow) throw new CgmError('AccessDenied', `${access} access to ${rt.cgfs.describe(h, cg)} denied: ${decision.reason}`);
+}
+
+/**
+ * r needs `access` to file `key` of the cgroup. Host root may touch any file, so for it
+ * the stat is skipped and the read or write itself reports a missing key (ENOENT).
+ */
+export function assertKeyAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg: string, key: string, access: Access): void {
+  if (isHostRoot(caller.requestor)) return;
+  const owner = rt.cgfs.stat(h, cg, key);
+  if (!owner || (owner.mode & S_IFMT) !== S_IFREG) throw new CgmError('FileNotFound', `no key ${quoteArg(key)} in ${rt.cgfs.describe(h, cg)}`);
+  const decision = mayAccess(caller.requestor, owner, access);
+  if (!decision.allow) throw new CgmError('AccessDenied', `${access} access to ${rt.cgfs.describe(h, cg, key)} denied: ${decision.reason}`);
 }
 
 export function assertAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg: string, file: string | undefined, access: Access): void {

@@ -25,6 +25,8 @@ export function hierarchyList(rt: Runtime, arg: string): Hierarchy[] {
   assertControllerArg(arg);
   const found = rt.layout.resolveList(arg);
   if ('unknown' in found) throw new CgmError('NoSuchController', `no hierarchy named ${quoteArg(found.unknown)} is mounted`);
+  // An empty list would make the call a silent no-op that reports success.
+  if (found.length === 0 && arg !== 'all') throw new CgmError('NoSuchController', `controller ${quoteArg(arg)} names no hierarchy`);
   return found;
 }
 

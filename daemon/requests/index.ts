@@ -30,7 +30,7 @@ function plainCaller(rt: Runtime, ctx: CallContext, daemonAsProxy = false): Call
     },
   });
   if (!decision.allow) throw new CgmError('WrongNamespace', decision.reason);
-  return new Caller(rt, ctx.peer, daemonAsProxy ? 'daemon' : ctx.peer);
+  return new Caller(rt, ctx.peer, daemonAsProxy ? 'daemon' : ctx.peer, () => ctx.connection.peerCgroupText());
 }
 
 export function createHandlers(rt: Runtime): Map<string, MethodHandler> {

@@ -3,10 +3,10 @@
 // move tasks or steer the release agent cannot be set.
 import { CgmError } from '../errors';
 import type { Hierarchy } from '../cgroupfs/layout';
-import { assertKey, assertSettableKey, assertValue, MAX_VALUE_BYTES, quoteArg } from '../policy';
+import { assertKey, assertSettableKey, assertValue, MAX_VALUE_BYTES } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
-import { assertAccess, assertCgroupExists, assertUnderProxy, resolveTarget } from './checks';
+import { assertCgroupAccess, assertKeyAccess, assertUnderProxy, resolveTarget } from './checks';
 import { singleHierarchy } from './hierarchies';
 
 /** Largest value GetValue returns (memory.stat and friends are a few KiB). */
@@ -16,21 +16,15 @@ export const MAX_READ_BYTES = 1024 * 1024;
 export function readableCgroup(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: string): string {
   const { path } = resolveTarget(caller, h, cgroup, 'readable');
   assertUnderProxy(rt, caller, h, path);
-  assertCgroupExists(rt, h, path);
-  assertAccess(rt, caller, h, path, undefined, 'read');
+  assertCgroupAccess(rt, caller, h, path, 'read');
   return path;
-}
-
-function assertKeyExists(rt: Runtime, h: Hierarchy, cg: string, key: string): void {
-  if (!rt.cgfs.fileExists(h, cg, key)) throw new CgmError('FileNotFound', `no key ${quoteArg(key)} in ${rt.cgfs.describe(h, cg)}`);
 }
 
 export function getValue(rt: Runtime, caller: Caller, controller: string, cgroup: string, key: string): string {
   const h = singleHierarchy(rt, controller);
   assertKey(key);
   const cg = readableCgroup(rt, caller, h, cgroup);
-  assertKeyExists(rt, h, cg, key);
-  assertAccess(rt, caller, h, cg, key, 'read');
+  assertKeyAccess(rt, caller, h, cg, key, 'read');
   return rt.cgfs.readFile(h, cg, key, MAX_READ_BYTES).replace(/\n+$/, '');
 }
 
@@ -39,8 +33,7 @@ export function setValue(rt: Runtime, caller: Caller, controller: string, cgroup
   assertSettableKey(key);
   assertValue(value);
   const cg = readableCgroup(rt, caller, h, cgroup);
-  assertKeyExists(rt, h, cg, key);
-  assertAccess(rt, caller, h, cg, key, 'write');
+  assertKeyAccess(rt, caller, h, cg, key, 'write');
   const text = value === '' || value.endsWith('\n') ? value : `${value}\n`;
   if (Buffer.byteLength(text) > MAX_VALUE_BYTES) throw new CgmError('LimitsExceeded', `value is longer than ${MAX_VALUE_BYTES} bytes`);
   rt.cgfs.writeFile(h, cg, key, text);

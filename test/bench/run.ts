@@ -134,17 +134,22 @@ async function concurrentRun(socket: string, target: Omit<CycleTarget, 'victimPi
   return { latencies, errors, wallUs };
 }
 
-/** Daemon CPU per call: `conns` connections issue `total` calls back to back. */
-async function cpuPerCall(socket: string, daemonPid: number, call: (c: CgmanagerClient) => Promise<unknown>, total: number, conns = 8): Promise<{ cpuUs: number; wallUs: number }> {
+/**
+ * Daemon CPU per call: `conns` connections issue `total` calls back to back, each
+ * keeping `depth` calls in flight (depth 1: every call waits for the previous reply).
+ */
+async function cpuPerCall(socket: string, daemonPid: number, call: (c: CgmanagerClient) => Promise<unknown>, total: number, depth = 1, conns = 8): Promise<{ cpuUs: number; wallUs: number }> {
   const clients = await Promise.all(Array.from({ length: conns }, () => connect({ socket })));
   for (const c of clients) await call(c);
   const before = cpuTicks(daemonPid);
   const started = process.hrtime.bigint();
   let remaining = total;
   await Promise.all(
-    clients.map(async (c) => {
-      while (remaining-- > 0) await call(c);
-    }),
+    clients.flatMap((c) =>
+      Array.from({ length: depth }, async () => {
+        while (remaining-- > 0) await call(c);
+      }),
+    ),
   );
   const wallUs = Number(process.hrtime.bigint() - started) / 1000;
   const cpuUs = ((cpuTicks(daemonPid) - before) / CLK_TCK) * 1e6;
@@ -209,6 +214,8 @@ async function main(): Promise<void> {
     progress('64 clients done');
     const pingInfo = await cpuPerCall(info.socket, info.child.pid as number, (c) => c.ping(), 20000);
     const getInfo = await cpuPerCall(info.socket, info.child.pid as number, (c) => c.getValue(controller, baseName, choice.key), 20000);
+    const pingDeep = await cpuPerCall(info.socket, info.child.pid as number, (c) => c.ping(), 40000, 16);
+    const getDeep = await cpuPerCall(info.socket, info.child.pid as number, (c) => c.getValue(controller, baseName, choice.key), 40000, 16);
 
     progress('cpu per call done');
     const setup: Latencies = {};
@@ -258,6 +265,8 @@ async function main(): Promise<void> {
     out.push('');
     out.push(line('daemon CPU per call: Ping (log at info)', fmt(pingInfo.cpuUs), pingInfo.cpuUs / floorOpUs));
     out.push(line('daemon CPU per call: GetValue (log at info)', fmt(getInfo.cpuUs), getInfo.cpuUs / floorOpUs));
+    out.push(line('daemon CPU per call: Ping, 16 in flight per connection', fmt(pingDeep.cpuUs), pingDeep.cpuUs / floorOpUs));
+    out.push(line('daemon CPU per call: GetValue, 16 in flight per conn.', fmt(getDeep.cpuUs), getDeep.cpuUs / floorOpUs));
     out.push(line('daemon CPU per call: Ping (log at warn)', fmt(pingWarn.cpuUs), pingWarn.cpuUs / floorOpUs));
     out.push(line('daemon CPU per call: GetValue (log at warn)', fmt(getWarn.cpuUs), getWarn.cpuUs / floorOpUs));
     out.push(line('throughput: Ping, 8 connections (wall per call)', fmt(pingInfo.wallUs), pingInfo.wallUs / floorOpUs));

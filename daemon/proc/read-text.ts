@@ -1,0 +1,27 @@
+// Reads small kernel-generated text files (cgroup control files, /proc entries) with
+// open+read+close into one reused buffer: readFileSync adds an fstat per call, and on
+// these pseudo-files each syscall costs several microseconds.
+import * as fs from 'node:fs';
+
+const CHUNK = 64 * 1024;
+const shared = Buffer.allocUnsafe(CHUNK);
+
+/** The whole file as UTF-8; throws the fs error (with `code`) on failure, RangeError past `maxBytes`. */
+export function readText(path: string, maxBytes = 16 * 1024 * 1024): string {
+  const fd = fs.openSync(path, fs.constants.O_RDONLY);
+  try {
+    let n = fs.readSync(fd, shared, 0, CHUNK, null);
+    if (n < CHUNK) return shared.toString('utf8', 0, n);
+    // Rare: more than one chunk (a GetTasks of a huge cgroup, memory.stat on big machines).
+    const parts = [Buffer.from(shared.subarray(0, n))];
+    let total = n;
+    while ((n = fs.readSync(fd, shared, 0, CHUNK, null)) > 0) {
+      total += n;
+      if (total > maxBytes) throw new RangeError(`${path} is larger than ${maxBytes} bytes`);
+      parts.push(Buffer.from(shared.subarray(0, n)));
+    }
+    return Buffer.concat(parts).toString('utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
