@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { decodeMountField, parseMountinfo } from '../../../daemon/proc/mountinfo';
+import { decodeMountField, parseMountinfo, visibleMounts } from '../../../daemon/proc/mountinfo';
 
 function readFixture(name: string): string {
   return fs.readFileSync(path.resolve(__dirname, '../../fixtures', name), 'utf8');
@@ -106,5 +106,42 @@ describe('parseMountinfo', () => {
     expect(mounts.find((m) => m.mountId === 26)?.superOptions).toEqual([
       'rw', 'release_agent=/lib/rc/sh/cgroup-release-agent.sh', 'name=openrc',
     ]);
+  });
+});
+
+describe('visibleMounts', () => {
+  // This host's mountinfo as seen from a private namespace that mounted a tmpfs over
+  // /sys/fs/cgroup and one named hierarchy below it: the host's hierarchies are still
+  // listed, but covered.
+  const covered = [
+    '22 1 8:2 / / rw,relatime - ext4 /dev/sda2 rw',
+    '17 22 0:16 / /sys rw - sysfs sysfs rw',
+    '31 17 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+    '32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',
+    '35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory',
+    '600 31 0:70 / /sys/fs/cgroup rw,relatime - tmpfs none rw',
+    '601 600 0:71 / /sys/fs/cgroup/n rw,relatime - cgroup cgroup rw,name=cgmt_x',
+    '602 600 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw',
+    '700 22 0:29 / /srv/cpu rw,relatime - cgroup cgroup rw,cpu',
+  ].join('\n');
+
+  it('drops mounts covered by a later mount at or above their mount point', () => {
+    const ids = visibleMounts(parseMountinfo(covered)).map((m) => m.mountId);
+    expect(ids).toEqual([22, 17, 600, 601, 602, 700]);
+  });
+
+  it('keeps every cgroup mount of this host, where only /dev/shm and /dev/pts are mounted twice', () => {
+    const mounts = parseMountinfo(readFixture('this-host.mountinfo'));
+    const hidden = mounts.filter((m) => !visibleMounts(mounts).includes(m)).map((m) => `${m.mountId} ${m.mountPoint}`);
+    expect(hidden).toEqual(['25 /dev/shm', '26 /dev/pts']);
+  });
+
+  it('drops the lower of two mounts stacked on one mount point', () => {
+    const stacked = parseMountinfo([
+      '22 1 8:2 / / rw - ext4 /dev/sda2 rw',
+      '40 22 0:40 / /cg rw - cgroup cgroup rw,name=a',
+      '41 40 0:41 / /cg rw - cgroup cgroup rw,name=b',
+    ].join('\n'));
+    expect(visibleMounts(stacked).map((m) => m.mountId)).toEqual([22, 41]);
   });
 });
