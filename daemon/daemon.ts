@@ -1,6 +1,9 @@
-// Wires the daemon together: layout discovery, the listening socket (own or passed by
-// systemd), the D-Bus server with the request handlers, readiness and shutdown.
+// Wires the daemon together: the listening socket (own or passed by systemd), the
+// state that survives restarts (create journal, remove-on-empty marks, release agents),
+// the D-Bus server with the request handlers, the mount watch, readiness and shutdown.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { closeFd, notifyDatagram } from '../addon';
 import { bindSocket } from './listen-socket';
 import type { Logger } from './logger';
@@ -9,6 +12,11 @@ import { DBusServer } from './dbus/server';
 import { createHandlers } from './requests';
 import { createRuntime } from './runtime';
 import { mountNamedHierarchies } from './cgroupfs/mount-named';
+import { MountWatch } from './cgroupfs/mount-watch';
+import { FileJournal, rollBackInterrupted } from './create-journal';
+import { MEMORY_ONLY, StateFile, type MarkStore } from './state-file';
+import { ReleaseAgents } from './release-agent';
+import { CGROUP_BASE, isCgroup2Mount } from './socket-path';
 
 export interface RunningDaemon {
   socketPath: string;
@@ -39,12 +47,60 @@ export function sdNotify(text: string, log: Logger, env: NodeJS.ProcessEnv = pro
   }
 }
 
+/**
+ * systemd mounts the /sys/fs/cgroup tmpfs read-only on v1 and hybrid hosts; like CGManager
+ * (reference §7.2) remount it read-write when the socket directory there must be made.
+ */
+function prepareSocketDirectory(socket: string, log: Logger): void {
+  const dir = path.dirname(socket);
+  if (path.dirname(dir) !== CGROUP_BASE || fs.existsSync(dir) || isCgroup2Mount(CGROUP_BASE)) return;
+  try {
+    fs.mkdirSync(dir, { mode: 0o755 });
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EROFS') return; // bindSocket reports it
+  }
+  try {
+    execFileSync('mount', ['-o', 'remount,rw', CGROUP_BASE], { stdio: ['ignore', 'ignore', 'pipe'] });
+    log.info({ mountPoint: CGROUP_BASE }, 'remounted read-write for the socket directory');
+  } catch (err) {
+    log.warn({ mountPoint: CGROUP_BASE, err: String((err as { stderr?: Buffer }).stderr ?? err).trim() }, 'cannot remount read-write for the socket directory');
+  }
+}
+
+interface DurableState {
+  marks: MarkStore;
+  journal: FileJournal | undefined;
+}
+
+/** The state directory's files; without a usable directory promises last only as long as the process. */
+function openState(stateDir: string, log: Logger): DurableState {
+  try {
+    fs.mkdirSync(stateDir, { recursive: true, mode: 0o755 });
+    return { marks: new StateFile(stateDir), journal: FileJournal.inDir(stateDir) };
+  } catch (err) {
+    log.error({ err, stateDir }, 'cannot use the state directory; remove-on-empty marks and interrupted creates will not survive a restart');
+    return { marks: MEMORY_ONLY, journal: undefined };
+  }
+}
+
 export async function startDaemon(options: DaemonOptions, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<RunningDaemon> {
-  if (options.mount.length > 0) mountNamedHierarchies(options.mount, options.mountDir, log);
-  const runtime = createRuntime(options, log);
+  // The socket first: it proves no other instance runs, whose mounts and state we must not touch.
   const passedFd = activationFd(env);
+  if (passedFd === undefined) prepareSocketDirectory(options.socket, log);
   const listenFd = passedFd ?? bindSocket(options.socket);
   const ownsSocket = passedFd === undefined;
+  // Everything below runs before the event loop accepts the first connection.
+  if (options.mount.length > 0) mountNamedHierarchies(options.mount, options.mountDir, log);
+  const state = openState(options.stateDir, log);
+  const runtime = createRuntime(options, log, state.journal ? { marks: state.marks, journal: state.journal } : { marks: state.marks });
+  if (state.journal) rollBackInterrupted(state.journal, runtime.cgfs, log);
+  // Agents and their spool watch first, then what was spooled while we were down: a release
+  // spooled from here on is seen by the watch.
+  const agents = new ReleaseAgents(options, log, () => runtime.cgfs);
+  agents.setup();
+  const released = agents.processPending();
+  const restored = runtime.autoRemove.restore();
   const server = new DBusServer({
     listenFd,
     handlers: createHandlers(runtime),
@@ -52,10 +108,24 @@ export async function startDaemon(options: DaemonOptions, log: Logger, env: Node
     maxMessage: options.maxMessageSize,
     maxConnectionsPerUid: options.maxConnectionsPerUid,
   });
+  const mountWatch = new MountWatch(options.mountPollMs, () => {
+    try {
+      const change = runtime.refreshLayout();
+      if (change === undefined) return;
+      log.info({ ...change, hierarchies: runtime.layout.listControllers() }, 'hierarchies changed');
+      agents.setup();
+    } catch (err) {
+      log.error({ err }, 'cannot follow a change of the mount table; keeping the previous layout');
+    }
+  });
+  mountWatch.start();
   log.info(
     {
       socket: ownsSocket ? options.socket : `fd ${listenFd} (socket activation)`,
       hierarchies: runtime.layout.listControllers(),
+      stateDir: options.stateDir,
+      removeOnEmpty: restored,
+      releasedWhileDown: released,
       version: process.version,
     },
     'serving',
@@ -65,6 +135,7 @@ export async function startDaemon(options: DaemonOptions, log: Logger, env: Node
     socketPath: options.socket,
     async stop(): Promise<void> {
       sdNotify('STOPPING=1', log, env);
+      mountWatch.stop();
       // Remove the socket first so no new client reaches a daemon that is leaving.
       if (ownsSocket) {
         try {
@@ -74,6 +145,7 @@ export async function startDaemon(options: DaemonOptions, log: Logger, env: Node
         }
       }
       await server.stop();
+      agents.close();
       await runtime.close();
       if (ownsSocket) closeFd(listenFd);
     },

@@ -1,6 +1,7 @@
 // The daemon's command line (SPEC §4) parsed with commander into a plain, validated object.
+import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { defaultSocketPath } from './socket-path';
+import { defaultSocketPath, LEGACY_SOCKET, UNIFIED_SOCKET } from './socket-path';
 import { isLogLevel, type LogLevel } from './logger';
 import { VERSION } from './version';
 
@@ -16,8 +17,26 @@ export interface DaemonOptions {
   maxConnectionsPerUid: number;
   maxMessageSize: number;
   maxPendingScm: number;
-  maxCgroupsPerUid: number;
   allowAutoremovePremounted: string[];
+  /** install our release agent on allowed premounted v1 hierarchies that have none */
+  autoremoveSetReleaseAgent: boolean;
+  /** what must survive a restart: remove-on-empty marks, the create journal, release agents */
+  stateDir: string;
+  /** how often /proc/self/mountinfo is compared for hierarchies mounted or unmounted at run time; 0: never */
+  mountPollMs: number;
+  /** TEST ONLY: Create sleeps this long between hierarchies, so a test can kill it half-way */
+  testCreatePauseMs: number;
+}
+
+/** Where the daemon keeps its state unless --state-dir says otherwise. */
+export const DEFAULT_STATE_DIR = '/run/cgmanager';
+
+/**
+ * The default sockets share /run/cgmanager; an instance on any other socket keeps its state
+ * beside that socket, so two instances (tests, a second daemon) never share a create journal.
+ */
+export function defaultStateDir(socket: string): string {
+  return socket === LEGACY_SOCKET || socket === UNIFIED_SOCKET ? DEFAULT_STATE_DIR : path.join(path.dirname(socket), 'cgmanager.state');
 }
 
 function integer(min: number, max: number) {
@@ -55,8 +74,13 @@ export function buildCommand(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--max-connections-per-uid <n>', 'simultaneous connections one uid may hold', integer(1, 1_000_000), 256)
     .option('--max-message-size <bytes>', 'largest D-Bus message accepted', integer(1024, 128 * 1024 * 1024), 1024 * 1024)
     .option('--max-pending-scm <n>', 'Scm requests one connection may have waiting for credentials', integer(1, 100_000), 64)
-    .option('--max-cgroups-per-uid <n>', 'cgroups an unprivileged uid may create in all (0: no limit)', integer(0, 100_000_000), 0)
     .option('--allow-autoremove-premounted <list>', 'premounted v1 hierarchies (or "all") on which RemoveOnEmpty/Prune may set notify_on_release', list, [])
+    .option('--autoremove-premounted-set-release-agent', 'also install our release agent on those hierarchies when they have none', false)
+    .option('--state-dir <dir>', 'where remove-on-empty marks, the create journal and the release agents live (default /run/cgmanager; beside the socket for a non-default --socket)')
+    .option('--mount-poll-interval <ms>', 'how often to look for hierarchies mounted or unmounted after start (0: never)', integer(0, 3_600_000), 1000)
+    // Test only: makes Create pause between hierarchies so that a test can SIGKILL the daemon
+    // half-way through and check that the next start rolls the create back. Never use it in production.
+    .addOption(new Option('--test-create-pause <ms>').argParser(integer(0, 60_000)).default(0).hideHelp())
     .allowExcessArguments(false)
     .showHelpAfterError()
     // Throw a CommanderError (exit code inside) instead of calling process.exit, so that
@@ -80,11 +104,15 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     maxConnectionsPerUid: number;
     maxMessageSize: number;
     maxPendingScm: number;
-    maxCgroupsPerUid: number;
-    allowAutoremovePremounted: string[];
+      allowAutoremovePremounted: string[];
+    autoremovePremountedSetReleaseAgent: boolean;
+    stateDir?: string;
+    mountPollInterval: number;
+    testCreatePause: number;
   }>();
+  const socket = o.socket ?? defaultSocketPath(env);
   return {
-    socket: o.socket ?? defaultSocketPath(env),
+    socket,
     mount: o.mount,
     mountDir: o.mountDir,
     skip: o.skip,
@@ -95,7 +123,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     maxConnectionsPerUid: o.maxConnectionsPerUid,
     maxMessageSize: o.maxMessageSize,
     maxPendingScm: o.maxPendingScm,
-    maxCgroupsPerUid: o.maxCgroupsPerUid,
     allowAutoremovePremounted: o.allowAutoremovePremounted,
+    autoremoveSetReleaseAgent: o.autoremovePremountedSetReleaseAgent,
+    stateDir: o.stateDir ?? defaultStateDir(socket),
+    mountPollMs: o.mountPollInterval,
+    testCreatePauseMs: o.testCreatePause,
   };
 }

@@ -1,13 +1,16 @@
-// Everything a request needs from the daemon, gathered once at start-up: the layout,
-// the cgroup filesystem, options, the daemon's own namespaces and the auto-removal
-// machinery. Requests receive it; nothing else is global.
+// Everything a request needs from the daemon: the layout and the cgroup filesystem (swapped
+// as a pair when hierarchies are mounted or unmounted at run time), options, the daemon's
+// own namespaces, the auto-removal machinery and the create journal. Requests receive it;
+// nothing else is global. Requests run synchronously, so a swap always falls between two.
 import * as fs from 'node:fs';
 import type { Logger } from './logger';
 import type { DaemonOptions } from './options';
 import { discoverLayout } from './cgroupfs/discover';
-import type { Layout } from './cgroupfs/layout';
+import type { Hierarchy, Layout } from './cgroupfs/layout';
 import { CgroupFs } from './cgroupfs/cgroupfs';
 import { AutoRemover } from './cgroupfs/auto-remove';
+import { NO_JOURNAL, type CreateJournal } from './create-journal';
+import { MEMORY_ONLY, type MarkStore } from './state-file';
 
 export interface SelfFacts {
   pid: number;
@@ -16,14 +19,35 @@ export interface SelfFacts {
   userNs: number | undefined;
 }
 
+/** What a layout swap changed, by ListControllers entry. */
+export interface LayoutChange {
+  added: string[];
+  removed: string[];
+  /** hierarchies still there but now reached through another mount */
+  moved: string[];
+}
+
 export interface Runtime {
   readonly options: DaemonOptions;
   readonly log: Logger;
   readonly self: SelfFacts;
+  /** the current layout; may be replaced between requests (refreshLayout) */
   readonly layout: Layout;
+  /** the cgroup filesystem over the current layout */
   readonly cgfs: CgroupFs;
   readonly autoRemove: AutoRemover;
+  readonly journal: CreateJournal;
+  /** Rediscovers the hierarchies; swaps layout and cgfs when they differ. Undefined when nothing changed. */
+  refreshLayout(): LayoutChange | undefined;
   close(): Promise<void>;
+}
+
+export interface RuntimeParts {
+  /** v2 remove-on-empty marks (default: memory only) */
+  marks?: MarkStore;
+  journal?: CreateJournal;
+  /** injected for tests */
+  discover?: () => Layout;
 }
 
 export function namespaceInode(pid: number | 'self', kind: 'pid' | 'user'): number | undefined {
@@ -34,19 +58,53 @@ export function namespaceInode(pid: number | 'self', kind: 'pid' | 'user'): numb
   }
 }
 
-export function createRuntime(options: DaemonOptions, log: Logger): Runtime {
-  const layout = discoverLayout({ skip: options.skip });
-  const cgfs = new CgroupFs(layout);
-  const autoRemove = new AutoRemover(cgfs, options, log);
+/** What identifies where a hierarchy is reached: a change here means a new cgfs. */
+function signatureOf(h: Hierarchy): string {
+  return `${h.device} ${h.mountPoint} ${h.mountRoot} ${h.label}`;
+}
+
+/** Differences between two layouts, by label; undefined when they are the same. */
+export function compareLayouts(before: Layout, after: Layout): LayoutChange | undefined {
+  const old = new Map(before.hierarchies.map((h) => [h.label, signatureOf(h)]));
+  const now = new Map(after.hierarchies.map((h) => [h.label, signatureOf(h)]));
+  const added = [...now.keys()].filter((l) => !old.has(l));
+  const removed = [...old.keys()].filter((l) => !now.has(l));
+  const moved = [...now.keys()].filter((l) => old.has(l) && old.get(l) !== now.get(l));
+  const sameOrder = before.listControllers().join('\n') === after.listControllers().join('\n');
+  if (added.length === 0 && removed.length === 0 && moved.length === 0 && sameOrder) return undefined;
+  return { added, removed, moved };
+}
+
+export function createRuntime(options: DaemonOptions, log: Logger, parts: RuntimeParts = {}): Runtime {
+  const discover = parts.discover ?? (() => discoverLayout({ skip: options.skip }));
+  // One object, replaced whole, so a request never sees a layout with another layout's cgfs.
+  let current = { layout: discover(), cgfs: undefined as unknown as CgroupFs };
+  current.cgfs = new CgroupFs(current.layout);
+  const autoRemove = new AutoRemover(() => current.cgfs, options, log, parts.marks ?? MEMORY_ONLY);
+  const journal = parts.journal ?? NO_JOURNAL;
   return {
     options,
     log,
     self: { pid: process.pid, pidNs: namespaceInode('self', 'pid'), userNs: namespaceInode('self', 'user') },
-    layout,
-    cgfs,
+    get layout() {
+      return current.layout;
+    },
+    get cgfs() {
+      return current.cgfs;
+    },
     autoRemove,
+    journal,
+    refreshLayout() {
+      const layout = discover();
+      const change = compareLayouts(current.layout, layout);
+      if (change === undefined) return undefined;
+      current = { layout, cgfs: new CgroupFs(layout) };
+      autoRemove.rebind();
+      return change;
+    },
     async close() {
       autoRemove.close();
+      journal.close();
     },
   };
 }

@@ -1,100 +1,256 @@
-// Remove-on-empty: v1 marks cgroups with notify_on_release (the kernel runs the release
-// agent), v2 watches cgroup.events and removes the cgroup once `populated 0`. Never
-// kills a task; a cgroup that still has tasks simply stays.
+// Remove-on-empty: v1 marks cgroups with notify_on_release (the kernel then runs the
+// release agent, see release-agent.ts), v2 watches each marked cgroup's directory
+// (cgroup.events changes and child removals both show there) and removes the cgroup,
+// with its by then empty subtree, once `populated 0`. v2 marks are kept in the state
+// file so that a restart or a crash loses none. Never kills a task: a cgroup that still
+// has tasks simply stays.
 import * as fs from 'node:fs';
 import type { Logger } from '../logger';
 import type { DaemonOptions } from '../options';
+import type { MarkStore, RemoveOnEmptyMark } from '../state-file';
 import { childOf, parentOf, type CgroupFs } from './cgroupfs';
 import type { Hierarchy } from './layout';
 
-interface Watch {
-  h: Hierarchy;
-  cg: string;
-  watcher: fs.FSWatcher;
+type AutoRemoveOptions = Pick<DaemonOptions, 'mountDir' | 'allowAutoremovePremounted'>;
+
+/** Whether the daemon mounted `h` itself (-m), under the directory it owns. */
+export function isMountedByDaemon(h: Hierarchy, mountDir: string): boolean {
+  return h.mountPoint === mountDir || h.mountPoint.startsWith(`${mountDir}/`);
+}
+
+/**
+ * v2 always (we watch it ourselves); v1 only where the daemon owns the release agent:
+ * hierarchies it mounted itself, or premounted ones the administrator allowed (reference §8.2).
+ */
+export function isAutoRemoveSupported(h: Hierarchy, options: AutoRemoveOptions): boolean {
+  if (h.version === 2) return true;
+  if (isMountedByDaemon(h, options.mountDir)) return true;
+  const allowed = options.allowAutoremovePremounted;
+  return allowed.includes('all') || h.names.some((n) => allowed.includes(n));
+}
+
+/** Whether nothing runs anywhere in the subtree (v1: every tasks file; v2: cgroup.events). */
+export function isSubtreeEmpty(cgfs: CgroupFs, h: Hierarchy, cg: string): boolean {
+  if (h.version === 2) return /^populated 0$/m.test(cgfs.readFile(h, cg, 'cgroup.events', 4096));
+  if (cgfs.readPids(h, cg, 'cgroup.procs').length > 0) return false;
+  return cgfs.children(h, cg).every((child) => isSubtreeEmpty(cgfs, h, childOf(cg, child)));
+}
+
+/** rmdir of the subtree, deepest first, the hidden v2 leaf before its cgroup. Throws at the first busy one. */
+export function removeSubtree(cgfs: CgroupFs, h: Hierarchy, cg: string): void {
+  for (const child of cgfs.children(h, cg)) removeSubtree(cgfs, h, childOf(cg, child));
+  const leaf = cgfs.flavour(h).leaf;
+  if (leaf && cg !== '/' && cgfs.isDirectory(h, childOf(cg, leaf))) cgfs.rmdir(h, childOf(cg, leaf));
+  cgfs.rmdir(h, cg);
+}
+
+/** The root of the hierarchy, or of what the daemon sees of it, is never removed. */
+export function isHierarchyTop(h: Hierarchy, cg: string): boolean {
+  return cg === '/' || cg === h.mountRoot;
+}
+
+function keyOf(hierarchy: string, cg: string): string {
+  return `${hierarchy}:${cg}`;
+}
+
+function isAtOrBelow(cg: string, top: string): boolean {
+  return top === '/' || cg === top || cg.startsWith(`${top}/`);
 }
 
 export class AutoRemover {
-  private readonly watches = new Map<string, Watch>();
+  /** the promises (v2): what the state file holds */
+  private readonly marks = new Map<string, RemoveOnEmptyMark>();
+  /** inotify watches of the marks whose hierarchy is mounted now */
+  private readonly watches = new Map<string, fs.FSWatcher>();
+  private readonly queued = new Set<string>();
+  private batching = 0;
+  private dirty = false;
+  private closed = false;
 
   constructor(
-    private readonly cgfs: CgroupFs,
-    private readonly options: Pick<DaemonOptions, 'mountDir' | 'allowAutoremovePremounted'>,
+    private readonly cgfs: () => CgroupFs,
+    private readonly options: AutoRemoveOptions,
     private readonly log: Logger,
+    private readonly store: MarkStore,
   ) {}
 
-  /**
-   * v2 always (inotify); v1 only where the daemon owns the release agent: hierarchies it
-   * mounted itself, or premounted ones the administrator allowed (reference §8.2).
-   */
   isSupported(h: Hierarchy): boolean {
-    if (h.version === 2) return true;
-    if (h.mountPoint === this.options.mountDir || h.mountPoint.startsWith(`${this.options.mountDir}/`)) return true;
-    const allowed = this.options.allowAutoremovePremounted;
-    return allowed.includes('all') || h.names.some((n) => allowed.includes(n));
+    return isAutoRemoveSupported(h, this.options);
   }
 
-  /** Marks `cg` for removal once it has no tasks. */
+  /** Marks `cg` for removal once it has no tasks; on v2 the promise is on disk before this returns. */
   mark(h: Hierarchy, cg: string): void {
     if (h.version === 1) {
-      this.cgfs.writeFile(h, cg, 'notify_on_release', '1\n');
+      // Kept by the kernel itself, so it survives any restart of ours.
+      this.cgfs().writeFile(h, cg, 'notify_on_release', '1\n');
       return;
     }
-    const key = `${h.device}:${cg}`;
-    if (this.watches.has(key)) return;
-    const file = this.cgfs.path(h, cg, 'cgroup.events');
-    const watcher = fs.watch(file, { persistent: false }, () => this.evaluate(key));
-    watcher.on('error', () => this.drop(key));
-    this.watches.set(key, { h, cg, watcher });
-    this.evaluate(key);
+    if (isHierarchyTop(h, cg)) return; // never a candidate for removal; the request layer refuses it
+    const key = keyOf(h.primaryName, cg);
+    if (this.marks.has(key)) return;
+    this.batch(() => {
+      this.marks.set(key, { hierarchy: h.primaryName, cgroup: cg });
+      this.changed();
+      this.arm(key);
+      this.evaluate(key);
+    });
   }
 
-  /** Forgets a watch after the cgroup was removed by a request. */
-  forget(h: Hierarchy, cg: string): void {
-    const prefix = `${h.device}:${cg}`;
-    for (const key of [...this.watches.keys()]) {
-      if (key === prefix || key.startsWith(`${prefix}/`)) this.drop(key);
+  /** Runs `fn` (several marks, a prune) with one state-file write at the end. */
+  batch<T>(fn: () => T): T {
+    this.batching++;
+    try {
+      return fn();
+    } finally {
+      this.batching--;
+      if (this.batching === 0 && this.dirty) this.persist();
     }
+  }
+
+  /** Forgets the marks at and below `cg` after a request removed it; a marked parent may now go. */
+  forget(h: Hierarchy, cg: string): void {
+    this.dropSubtree(h.primaryName, cg);
+    this.evaluateAncestors(h.primaryName, cg);
+  }
+
+  /** Re-reads the promises of an earlier run and arms them; what emptied meanwhile goes now. */
+  restore(): number {
+    let loaded: RemoveOnEmptyMark[];
+    try {
+      loaded = this.store.load();
+    } catch (err) {
+      this.log.error({ err }, 'cannot read the remove-on-empty state; earlier marks are lost');
+      return 0;
+    }
+    for (const m of loaded) this.marks.set(keyOf(m.hierarchy, m.cgroup), m);
+    this.batch(() => {
+      for (const key of [...this.marks.keys()]) {
+        this.arm(key);
+        this.evaluate(key);
+      }
+    });
+    return loaded.length;
+  }
+
+  /** After the layout changed: watches follow the hierarchies to where they are mounted now. */
+  rebind(): void {
+    for (const key of [...this.watches.keys()]) this.disarm(key);
+    this.batch(() => {
+      for (const key of [...this.marks.keys()]) {
+        this.arm(key);
+        this.evaluate(key);
+      }
+    });
   }
 
   get watchCount(): number {
     return this.watches.size;
   }
 
-  private drop(key: string): void {
-    const w = this.watches.get(key);
-    if (!w) return;
-    w.watcher.close();
-    this.watches.delete(key);
-  }
-
-  private evaluate(key: string): void {
-    const w = this.watches.get(key);
-    if (!w) return;
-    let events: string;
-    try {
-      events = this.cgfs.readFile(w.h, w.cg, 'cgroup.events', 4096);
-    } catch {
-      this.drop(key); // removed by someone else
-      return;
-    }
-    if (!/^populated 0$/m.test(events)) return;
-    const leaf = this.cgfs.flavour(w.h).leaf;
-    try {
-      if (leaf && this.cgfs.isDirectory(w.h, childOf(w.cg, leaf))) this.cgfs.rmdir(w.h, childOf(w.cg, leaf));
-      this.cgfs.rmdir(w.h, w.cg);
-    } catch (err) {
-      // Busy again, or children that are not empty yet: wait for the next event.
-      this.log.debug({ cgroup: this.cgfs.describe(w.h, w.cg), err: (err as Error).message }, 'remove-on-empty waits');
-      return;
-    }
-    this.log.info({ cgroup: this.cgfs.describe(w.h, w.cg) }, 'removed empty cgroup');
-    this.drop(key);
-    // A marked parent may have been waiting only for this child to go.
-    const parentKey = `${w.h.device}:${parentOf(w.cg)}`;
-    if (this.watches.has(parentKey)) setImmediate(() => this.evaluate(parentKey));
+  get markCount(): number {
+    return this.marks.size;
   }
 
   close(): void {
-    for (const key of [...this.watches.keys()]) this.drop(key);
+    this.closed = true;
+    for (const key of [...this.watches.keys()]) this.disarm(key);
+  }
+
+  private hierarchyOf(mark: RemoveOnEmptyMark): Hierarchy | undefined {
+    const h = this.cgfs().layout.find(mark.hierarchy);
+    return h?.version === 2 ? h : undefined;
+  }
+
+  private arm(key: string): void {
+    const mark = this.marks.get(key);
+    if (!mark || this.watches.has(key) || this.closed) return;
+    const h = this.hierarchyOf(mark);
+    if (!h) return; // not mounted now; the mark waits in the state file until it is again
+    let watcher: fs.FSWatcher;
+    try {
+      watcher = fs.watch(this.cgfs().dir(h, mark.cgroup), { persistent: false }, () => this.schedule(key));
+    } catch {
+      return; // gone already: evaluate() drops the mark
+    }
+    watcher.on('error', () => {
+      this.disarm(key);
+      this.schedule(key);
+    });
+    this.watches.set(key, watcher);
+  }
+
+  private disarm(key: string): void {
+    this.watches.get(key)?.close();
+    this.watches.delete(key);
+  }
+
+  /** Bursts of events (every cgroup file change shows in the directory) become one look. */
+  private schedule(key: string): void {
+    if (this.queued.has(key) || this.closed) return;
+    this.queued.add(key);
+    setImmediate(() => {
+      this.queued.delete(key);
+      if (!this.closed) this.batch(() => this.evaluate(key));
+    });
+  }
+
+  private evaluate(key: string): void {
+    const mark = this.marks.get(key);
+    if (!mark) return;
+    const h = this.hierarchyOf(mark);
+    if (!h) return;
+    const cgfs = this.cgfs();
+    const cg = mark.cgroup;
+    if (isHierarchyTop(h, cg)) return;
+    if (!cgfs.isDirectory(h, cg)) {
+      // Removed by someone else: the promise is void.
+      this.dropSubtree(mark.hierarchy, cg);
+      this.evaluateAncestors(mark.hierarchy, cg);
+      return;
+    }
+    try {
+      if (!isSubtreeEmpty(cgfs, h, cg)) return;
+      removeSubtree(cgfs, h, cg);
+    } catch (err) {
+      // Busy again (a task arrived between the read and the rmdir): wait for the next event.
+      this.log.debug({ cgroup: cgfs.describe(h, cg), err: (err as Error).message }, 'remove-on-empty waits');
+      return;
+    }
+    this.log.info({ cgroup: cgfs.describe(h, cg) }, 'removed empty cgroup');
+    this.dropSubtree(mark.hierarchy, cg);
+    this.evaluateAncestors(mark.hierarchy, cg);
+  }
+
+  /** A marked ancestor may have been waiting only for this subtree to go. */
+  private evaluateAncestors(hierarchy: string, cg: string): void {
+    for (let up = parentOf(cg); ; up = parentOf(up)) {
+      const key = keyOf(hierarchy, up);
+      if (this.marks.has(key)) this.schedule(key);
+      if (up === '/') break;
+    }
+  }
+
+  private dropSubtree(hierarchy: string, top: string): void {
+    for (const [key, mark] of this.marks) {
+      if (mark.hierarchy !== hierarchy || !isAtOrBelow(mark.cgroup, top)) continue;
+      this.marks.delete(key);
+      this.disarm(key);
+      this.changed();
+    }
+  }
+
+  private changed(): void {
+    this.dirty = true;
+    if (this.batching === 0) this.persist();
+  }
+
+  private persist(): void {
+    this.dirty = false;
+    try {
+      this.store.save([...this.marks.values()]);
+    } catch (err) {
+      // The marks still hold for this process; only a restart would lose them.
+      this.log.error({ err }, 'cannot write the remove-on-empty state');
+    }
   }
 }

@@ -1,5 +1,6 @@
 // -m/--mount: mounts named v1 hierarchies that are not mounted yet under a directory the
-// daemon owns (never over /sys/fs/cgroup). Runs once at start-up, before discovery.
+// daemon owns (never over /sys/fs/cgroup). Runs once at start-up, before discovery; the
+// hierarchies it mounts get the daemon's release agent (release-agent.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';

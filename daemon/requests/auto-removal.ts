@@ -3,6 +3,7 @@
 // their last task exits. No task is ever killed.
 import { CgmError } from '../errors';
 import { childOf } from '../cgroupfs/cgroupfs';
+import { isHierarchyTop } from '../cgroupfs/auto-remove';
 import type { Hierarchy } from '../cgroupfs/layout';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
@@ -25,16 +26,31 @@ export function removeOnEmpty(rt: Runtime, caller: Caller, controller: string, c
     const names = hierarchies.map((h) => h.label).join(' ');
     throw new CgmError('NotSupported', `remove-on-empty is not available on ${names || 'these hierarchies'}: the daemon does not own their release agent (see --allow-autoremove-premounted)`);
   }
-  forEachHierarchy(supported, (h) => rt.autoRemove.mark(h, writableCgroup(rt, caller, h, cgroup)));
+  // One state-file write for the whole list; it is on disk before the reply goes out.
+  rt.autoRemove.batch(() =>
+    forEachHierarchy(supported, (h) => {
+      const path = writableCgroup(rt, caller, h, cgroup);
+      assertNotTop(rt, h, path);
+      rt.autoRemove.mark(h, path);
+    }),
+  );
 }
 
 export function prune(rt: Runtime, caller: Caller, controller: string, cgroup: string): void {
   const hierarchies = hierarchyList(rt, controller);
   assertCgroupArg(cgroup, 'relative');
-  forEachHierarchy(hierarchies, (h) => {
-    const top = writableCgroup(rt, caller, h, cgroup);
-    pruneTree(rt, h, top, rt.autoRemove.isSupported(h));
-  });
+  rt.autoRemove.batch(() =>
+    forEachHierarchy(hierarchies, (h) => {
+      const top = writableCgroup(rt, caller, h, cgroup);
+      assertNotTop(rt, h, top);
+      pruneTree(rt, h, top, rt.autoRemove.isSupported(h));
+    }),
+  );
+}
+
+/** The top of a hierarchy (or of what the daemon sees of it) is never removed, now or later. */
+function assertNotTop(rt: Runtime, h: Hierarchy, path: string): void {
+  if (isHierarchyTop(h, path)) throw new CgmError('AccessDenied', `${rt.cgfs.describe(h, path)} is the top of the hierarchy and cannot be removed`);
 }
 
 function pruneTree(rt: Runtime, h: Hierarchy, cg: string, mark: boolean): void {

@@ -1,6 +1,7 @@
 // Create (reference §5.5, SPEC §2.2): walks the path one component at a time, makes the
 // missing cgroups owned wholly by the requestor, and on failure removes every cgroup
-// this call made, in every hierarchy.
+// this call made, in every hierarchy. Each mkdir is journalled first (create-journal.ts)
+// so that a daemon killed half-way is rolled back at its next start.
 import { CgmError } from '../errors';
 import { childOf, type CgroupFs } from '../cgroupfs/cgroupfs';
 import { HIDDEN_LEAF, type Hierarchy } from '../cgroupfs/layout';
@@ -24,13 +25,29 @@ export function create(rt: Runtime, caller: Caller, controller: string, cgroup: 
   assertCgroupArg(cgroup, 'relative');
   assertComponentLengths(cgroup);
   const made: Made[] = [];
+  let index = 0;
   try {
-    const results = forEachHierarchy(hierarchies, (h) => createIn(rt, caller, h, cgroup, made));
+    const results = forEachHierarchy(hierarchies, (h) => {
+      if (index++ > 0) testOnlyPause(rt);
+      return createIn(rt, caller, h, cgroup, made);
+    });
     return results.includes(1) ? 1 : -1;
   } catch (err) {
     rollback(rt.cgfs, made);
     throw err;
+  } finally {
+    // Done or rolled back: a later start has nothing of this call to undo.
+    rt.journal.finish();
   }
+}
+
+/**
+ * --test-create-pause (hidden, tests only): blocks the whole daemon between two
+ * hierarchies, so that a test can SIGKILL it with a Create half done.
+ */
+function testOnlyPause(rt: Runtime): void {
+  const ms = rt.options.testCreatePauseMs;
+  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /**
@@ -75,7 +92,10 @@ function createIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, made: 
     assertAccess(rt, caller, h, current, undefined, 'readwrite');
     const depth = mayCreateAtDepth(next, rt.options.maxDepth);
     if (!depth.allow) throw new CgmError('LimitsExceeded', depth.reason);
+    // Journalled first, so a daemon killed right after the mkdir still knows to undo it.
+    rt.journal.intend(h, next, caller.r.uid, caller.r.gid);
     if (!cgfs.mkdir(h, next)) {
+      rt.journal.existed();
       existed = 1; // made by someone else meanwhile
       current = next;
       continue;

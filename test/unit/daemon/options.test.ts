@@ -44,9 +44,19 @@ describe('parseOptions defaults', () => {
       maxConnectionsPerUid: 256,
       maxMessageSize: 1024 * 1024,
       maxPendingScm: 64,
-      maxCgroupsPerUid: 0,
       allowAutoremovePremounted: [],
+      autoremoveSetReleaseAgent: false,
+      stateDir: '/tmp/cgm-test/cgmanager.state',
+      mountPollMs: 1000,
+      testCreatePauseMs: 0,
     });
+  });
+
+  it('keeps state in /run/cgmanager for the default sockets, beside any other socket', () => {
+    expect(parseOptions([], { CGMANAGER_SOCKET: '/sys/fs/cgroup/cgmanager/sock' }).stateDir).toBe('/run/cgmanager');
+    expect(parseOptions(['--socket', '/run/cgmanager/sock'], {}).stateDir).toBe('/run/cgmanager');
+    expect(parseOptions(['--socket', '/srv/x/sock'], {}).stateDir).toBe('/srv/x/cgmanager.state');
+    expect(parseOptions(['--socket', '/srv/x/sock', '--state-dir', '/run/y'], {}).stateDir).toBe('/run/y');
   });
 
   it('takes the socket from CGMANAGER_SOCKET, and --socket over it', () => {
@@ -89,7 +99,6 @@ describe('parseOptions values', () => {
     [['--max-connections-per-uid', '3'], { maxConnectionsPerUid: 3 }],
     [['--max-message-size', '4096'], { maxMessageSize: 4096 }],
     [['--max-pending-scm', '2'], { maxPendingScm: 2 }],
-    [['--max-cgroups-per-uid', '0'], { maxCgroupsPerUid: 0 }],
     [['--mount-dir', '/run/x'], { mountDir: '/run/x' }],
     // -m: the last one counts, as in the original.
     [['-m', 'name=systemd'], { mount: ['name=systemd'] }],
@@ -99,6 +108,9 @@ describe('parseOptions values', () => {
     [['-M', 'memory'], { skip: ['memory'] }],
     [['-M', 'memory,cpu', '--skip', 'name=systemd', '-M', 'pids'], { skip: ['memory', 'cpu', 'name=systemd', 'pids'] }],
     [['--allow-autoremove-premounted', 'all'], { allowAutoremovePremounted: ['all'] }],
+    [['--autoremove-premounted-set-release-agent'], { autoremoveSetReleaseAgent: true }],
+    [['--mount-poll-interval', '0'], { mountPollMs: 0 }],
+    [['--test-create-pause', '500'], { testCreatePauseMs: 500 }],
   ])('%j', (argv, expected) => {
     expect(parseOptions(argv, ENV)).toMatchObject(expected);
   });
@@ -142,6 +154,9 @@ describe('parseOptions errors throw CommanderError instead of exiting', () => {
     expect(error.exitCode).toBe(0);
     expect(stdout).toContain('--max-depth <n>');
     expect(stdout).toContain('--scm-timeout <ms>');
+    expect(stdout).toContain('--state-dir <dir>');
+    // The test-only pause stays out of the help.
+    expect(stdout).not.toContain('test-create-pause');
   });
 
   it('--version prints the version and throws with exit code 0', () => {
