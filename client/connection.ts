@@ -23,6 +23,12 @@ export interface ConnectionOptions {
   timeoutMs: number;
   /** uid claimed by SASL EXTERNAL; defaults to process.getuid() */
   uid?: number;
+  /**
+   * Keep reading while idle, so that a daemon that goes away is noticed at once (onClose
+   * fires) rather than on the next call. It also keeps Node's event loop alive, so it is
+   * for long-lived users such as cgproxy's upstream connection.
+   */
+  keepReading?: boolean;
 }
 
 export interface CallRequest {
@@ -53,6 +59,7 @@ type Phase = 'handshake' | 'authenticated' | 'open' | 'closed';
 export class PeerConnection {
   readonly socketPath: string;
   private readonly timeoutMs: number;
+  private readonly keepReading: boolean;
   private readonly socket: NativeSocket;
   private peerCache: Ucred | undefined;
   private outgoing: Buffer[] = [];
@@ -91,6 +98,7 @@ export class PeerConnection {
   private constructor(fd: number, options: ConnectionOptions) {
     this.socketPath = options.socketPath;
     this.timeoutMs = options.timeoutMs;
+    this.keepReading = options.keepReading ?? false;
     this.sasl = new SaslClient(options.uid ?? process.getuid?.() ?? 0);
     this.socket = openSocket(
       fd,
@@ -209,9 +217,10 @@ export class PeerConnection {
 
   // An idle connection stops polling its socket so that it does not keep Node's event
   // loop alive (like an unref'd net.Socket); a daemon that left meanwhile is noticed on
-  // the next call (EPIPE on write, or end of stream once reading resumes).
+  // the next call (EPIPE on write, or end of stream once reading resumes), unless the
+  // owner asked to keep reading (options.keepReading).
   private updateReading(): void {
-    const want = this.phase === 'handshake' || this.pending.size > 0;
+    const want = this.keepReading || this.phase === 'handshake' || this.pending.size > 0;
     if (want === this.reading || this.phase === 'closed') return;
     this.reading = want;
     this.socket.setReading(want);

@@ -42,19 +42,37 @@ function namespaceInode(pid: number | 'self', kind: 'pid' | 'user'): number | un
   }
 }
 
+function readUidMap(pid: number | 'self'): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/uid_map`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Whether this process shares the daemon's pid and user namespaces. The kernel shows
  * us the daemon's pid as 0 when it lives in an ancestor pid namespace; otherwise the
- * namespace links of the two processes are compared.
+ * namespace links of the two processes are compared. An unprivileged caller may not
+ * read a root daemon's links; its uid_map is readable by anyone, though, and the kernel
+ * shows the map of our own namespace relative to its parent but every other one relative
+ * to ours, so the two texts differ unless the daemon is in our namespace or both maps are
+ * the same identity (then the ids need no translating either). A daemon that is visible
+ * in our pid namespace is taken to be in it.
  */
 export function sharesNamespacesWith(peerPid: number): boolean {
   if (peerPid <= 0) return false;
-  for (const kind of ['pid', 'user'] as const) {
-    const ours = namespaceInode('self', kind);
-    const theirs = namespaceInode(peerPid, kind);
-    if (ours !== undefined && theirs !== undefined && ours !== theirs) return false;
+  const ourUserNs = namespaceInode('self', 'user');
+  if (ourUserNs === undefined) return true; // no namespace support
+  const theirUserNs = namespaceInode(peerPid, 'user');
+  if (theirUserNs === undefined) {
+    const ours = readUidMap('self');
+    if (ours === undefined || ours !== readUidMap(peerPid)) return false;
+  } else if (theirUserNs !== ourUserNs) {
+    return false;
   }
-  return true;
+  const theirPidNs = namespaceInode(peerPid, 'pid');
+  return theirPidNs === undefined || theirPidNs === namespaceInode('self', 'pid');
 }
 
 export type RoutePreference = 'auto' | 'plain' | 'scm';

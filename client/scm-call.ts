@@ -106,7 +106,7 @@ class DatagramChannel {
 
   send(cred: Ucred | undefined, payload = 'p'): void {
     const rc = this.socket.write(Buffer.from(payload), undefined, cred);
-    if (rc < 0) throw Object.assign(new Error(`cannot send the credential (errno ${-rc})`), { errno: -rc });
+    if (rc < 0) throw credentialRefused(-rc);
   }
 
   close(): void {
@@ -140,10 +140,44 @@ async function failure(channel: DatagramChannel, what: string): Promise<ScmFailu
   return new ScmFailure(parsed?.name, parsed?.message ?? `${what} failed`);
 }
 
-/** Runs one Scm exchange and decodes its result; throws ScmFailure, ScmTimeout or the call's own error. */
+function credentialRefused(errno: number): Error {
+  return Object.assign(new Error(`cannot send the credential (errno ${errno})`), { errno });
+}
+
+/**
+ * Sends each credential once on a scratch socketpair. The kernel checks a claimed pid,
+ * uid and gid when it is sent (scm_check_creds: our own ids, or the capabilities to claim
+ * others; a pid that exists in our pid namespace), so a claim it will refuse fails here,
+ * before the daemon was asked to wait for it: a daemon never learns that a peer gave up,
+ * and would hold the request until its timeout.
+ */
+function probeCredentials(creds: readonly Ucred[]): void {
+  const [a, b] = socketPair(true);
+  let socket: NativeSocket | undefined;
+  try {
+    socket = openSocket(a, true, () => undefined, () => undefined);
+    for (const cred of creds) {
+      const rc = socket.write(Buffer.from('p'), undefined, cred);
+      if (rc < 0) throw credentialRefused(-rc);
+    }
+  } finally {
+    if (socket) socket.close();
+    else closeFd(a);
+    closeFd(b);
+  }
+}
+
+/**
+ * Runs one Scm exchange and decodes its result; throws ScmFailure, ScmTimeout, the
+ * call's own error, or (before anything is sent) an Error with `errno` when the kernel
+ * refuses one of the credentials (ESRCH: no such pid here; EPERM, EINVAL: a claim we may
+ * not make).
+ */
 export async function runScmExchange(x: ScmExchange): Promise<ScmValue> {
   const kind = SCM_RESULT_KINDS[x.method];
   if (!kind) throw new TypeError(`${x.method} is not an Scm method`);
+  const needsVictim = SCM_VICTIM_METHODS.has(x.method);
+  probeCredentials(needsVictim ? [x.requestor, x.victim ?? x.requestor] : [x.requestor]);
   const [mine, theirs] = socketPair(true);
   let channel: DatagramChannel;
   try {
@@ -166,7 +200,7 @@ export async function runScmExchange(x: ScmExchange): Promise<ScmValue> {
     };
     await kickOrCallError('kick');
     channel.send(x.requestor);
-    if (SCM_VICTIM_METHODS.has(x.method)) {
+    if (needsVictim) {
       await kickOrCallError('second kick');
       channel.send(x.victim ?? x.requestor);
     }

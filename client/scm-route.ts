@@ -12,13 +12,27 @@ import { runScmExchange, ScmFailure, ScmTimeout, type ScmValue } from './scm-cal
 interface ScmShape {
   /** indexes of the plain arguments that the Scm method keeps (the fd is appended) */
   keep: readonly number[];
-  /** the second credential, built from the plain arguments */
-  victim?: (args: readonly unknown[]) => Ucred;
+  /** the second credential, built from the plain arguments and the requestor's credential */
+  victim?: (args: readonly unknown[], requestor: Ucred) => Ucred;
   /** the plain method's reply values */
   reply(value: ScmValue): unknown[];
 }
 
-const pidVictim = (index: number) => (args: readonly unknown[]): Ucred => ({ pid: args[index] as number, uid: 0, gid: 0 });
+// The daemon uses only the victim's pid. Its uid and gid are the requestor's own, which
+// the kernel lets anyone claim (cgproxy sends 0, which a caller that is not root in its
+// user namespace may not: the kernel would refuse the whole credential with EPERM).
+const pidVictim = (index: number) => (args: readonly unknown[], r: Ucred): Ucred => ({ pid: args[index] as number, uid: r.uid, gid: r.gid });
+
+/** Chown's new owner travels as the victim credential; its pid is ours (ignored by the daemon). */
+function chownVictim(args: readonly unknown[]): Ucred {
+  const uid = args[2] as number;
+  const gid = args[3] as number;
+  // A credential always names both ids: chown(2)'s -1 ("leave unchanged") has no Scm form.
+  if (uid < 0 || gid < 0) {
+    throw new CgmanagerError('InvalidArgs', 'Chown through an Scm call cannot leave the uid or gid unchanged (-1): name both', { method: 'ChownScm' });
+  }
+  return { pid: process.pid, uid, gid };
+}
 const none = (): unknown[] => [];
 const existed = (v: ScmValue): unknown[] => [v.kind === 'existed' ? v.existed : -1];
 const text = (v: ScmValue): unknown[] => [v.kind === 'string' ? v.value : ''];
@@ -28,8 +42,7 @@ const SHAPES: Readonly<Record<string, ScmShape>> = {
   GetPidCgroup: { keep: [0], victim: pidVictim(1), reply: text },
   GetPidCgroupAbs: { keep: [0], victim: pidVictim(1), reply: text },
   Create: { keep: [0, 1], reply: existed },
-  // The new owner travels as the victim credential; its pid is ours (ignored by the daemon).
-  Chown: { keep: [0, 1], victim: (a) => ({ pid: process.pid, uid: a[2] as number, gid: a[3] as number }), reply: none },
+  Chown: { keep: [0, 1], victim: chownVictim, reply: none },
   Chmod: { keep: [0, 1, 2, 3], reply: none },
   MovePid: { keep: [0, 1], victim: pidVictim(2), reply: none },
   MovePidAbs: { keep: [0, 1], victim: pidVictim(2), reply: none },
@@ -84,7 +97,7 @@ export async function invokeAsScm(connection: PeerConnection, plain: MethodSpec,
     value = await runScmExchange({
       method: spec.name,
       requestor,
-      victim: shape.victim?.(args),
+      victim: shape.victim?.(args, requestor),
       timeoutMs,
       sendCall: (fd) =>
         connection.call({ path: OBJECT_PATH, interface: INTERFACE_NAME, member: spec.name, signature: spec.inSignature, body, replySignature: '', fds: [fd] }),

@@ -12,6 +12,7 @@ import * as R from '../daemon/scm/results';
 import { namespaceInode } from '../daemon/runtime';
 import { CgmanagerError } from '../client/errors';
 import { hasScmVariant, invokeAsScm } from '../client/scm-route';
+import type { PeerConnection } from '../client/connection';
 import type { Upstream } from './upstream';
 
 export interface ForwardOptions extends ScmServerOptions {
@@ -51,23 +52,41 @@ function assertPlainAllowed(ctx: CallContext): void {
   if (!decision.allow) throw new CgmError('WrongNamespace', decision.reason);
 }
 
+/** Methods that change nothing, so that sending one twice is harmless. */
+const READ_ONLY: ReadonlySet<string> = new Set(['GetPidCgroup', 'GetPidCgroupAbs', 'GetValue', 'GetTasks', 'GetTasksRecursive', 'ListChildren', 'ListKeys', 'ListControllers']);
+
+/**
+ * Runs one upstream call of the plain method `plain`. The upstream connection notices a
+ * daemon that leaves as soon as it closes the socket; a call caught in that very moment
+ * fails with Disconnected, and a read-only one is sent once more on a fresh connection
+ * (a change is not: it may have been carried out).
+ */
+async function callUpstream(options: ForwardOptions, plain: MethodSpec, run: (connection: PeerConnection) => Promise<unknown[]>): Promise<unknown[]> {
+  for (let attempt = 0; ; attempt++) {
+    const connection = await options.upstream.get();
+    try {
+      return await run(connection);
+    } catch (err) {
+      const lost = err instanceof CgmanagerError && err.code === 'Disconnected' && connection.isClosed;
+      if (!lost || attempt > 0 || !READ_ONLY.has(plain.name)) throw asCgmError(err);
+    }
+  }
+}
+
 function forwardPlain(options: ForwardOptions, spec: MethodSpec): MethodHandler {
   return async (ctx, args) => {
     assertPlainAllowed(ctx);
-    const connection = await options.upstream.get();
-    try {
+    return callUpstream(options, spec, (connection) => {
       if (!hasScmVariant(spec.name)) {
-        return await connection.call({ path: OBJECT_PATH, interface: INTERFACE_NAME, member: spec.name, signature: spec.inSignature, body: args, replySignature: spec.outSignature });
+        return connection.call({ path: OBJECT_PATH, interface: INTERFACE_NAME, member: spec.name, signature: spec.inSignature, body: args, replySignature: spec.outSignature });
       }
-      return await invokeAsScm(connection, spec, args, ctx.peer, options.timeoutMs);
-    } catch (err) {
-      throw asCgmError(err);
-    }
+      return invokeAsScm(connection, spec, args, ctx.peer, options.timeoutMs);
+    });
   };
 }
 
-/** Re-encodes an upstream Scm result for our own Scm client. */
-function encodeForScmClient(scmName: string, values: unknown[]): R.Datagram[] {
+/** Re-encodes an upstream Scm result (as plain reply values) for our own Scm client. */
+export function encodeForScmClient(scmName: string, values: unknown[]): R.Datagram[] {
   const [first] = values;
   switch (scmName) {
     case 'CreateScm':
@@ -90,7 +109,7 @@ function encodeForScmClient(scmName: string, values: unknown[]): R.Datagram[] {
 }
 
 /** The plain arguments an Scm call stands for, given its own arguments and the victim credential. */
-function plainArgs(plain: MethodSpec, scmArgs: unknown[], victim: Ucred | undefined): unknown[] {
+export function plainArgs(plain: MethodSpec, scmArgs: unknown[], victim: Ucred | undefined): unknown[] {
   switch (plain.name) {
     case 'GetPidCgroup':
     case 'GetPidCgroupAbs':
@@ -111,13 +130,8 @@ function forwardScm(options: ForwardOptions, scm: MethodSpec, plain: MethodSpec)
   return scmServerHandler(options, shape, async (r, p, v, args) => {
     // Reference §4.7: a proxy speaks only for the process connected to it.
     if (!sameCred(r, p)) throw new CgmError('AccessDenied', 'chained proxying is not supported: cgproxy forwards only for the connected process itself');
-    const connection = await options.upstream.get();
-    try {
-      const values = await invokeAsScm(connection, plain, plainArgs(plain, args, v), r, options.timeoutMs);
-      return encodeForScmClient(scm.name, values);
-    } catch (err) {
-      throw asCgmError(err);
-    }
+    const values = await callUpstream(options, plain, (connection) => invokeAsScm(connection, plain, plainArgs(plain, args, v), r, options.timeoutMs));
+    return encodeForScmClient(scm.name, values);
   });
 }
 

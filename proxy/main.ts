@@ -30,7 +30,12 @@ async function main(): Promise<void> {
   if (process.geteuid?.() !== 0) fail('Cgmanager proxy must be run as root');
 
   const log = createLogger({ level: options.logLevel, file: options.logFile, name: 'cgproxy' });
-  const takeover = takeOver(options.socket, options.upstream);
+  let takeover: ReturnType<typeof takeOver>;
+  try {
+    takeover = takeOver(options.socket, options.upstream);
+  } catch (err) {
+    fail(`cannot move ${options.socket}'s directory aside: ${(err as Error).message}`);
+  }
   if (takeover.outcome === 'already-running') fail(`a proxy is already running (both ${options.socket} and ${options.upstream} answer)`);
   if (takeover.outcome === 'nothing-answers') fail(`no cgmanager answers on ${options.socket} or ${options.upstream}`);
   if (takeover.outcome === 'moved') log.info({ from: options.socket, to: options.upstream, how: takeover.how }, 'moved the host socket aside');

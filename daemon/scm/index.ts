@@ -16,7 +16,7 @@ import { getValue, setValue } from '../requests/values';
 import { remove } from '../requests/remove';
 import { getTasks, getTasksRecursive, listChildren, listKeys } from '../requests/listing';
 import { prune, removeOnEmpty } from '../requests/auto-removal';
-import { ScmConversation, type ScmOutcome } from './conversation';
+import { ScmConversation, type ConversationSpec, type ScmOutcome } from './conversation';
 import * as R from './results';
 
 type Datagram = R.Datagram;
@@ -105,7 +105,10 @@ export function scmServerHandler(options: ScmServerOptions, shape: { needsVictim
       const named = error instanceof CgmError ? error : new CgmError('Failed', 'internal error (see the daemon log)');
       return { datagrams: [...shape.failure(), R.errorDetail(named.dbusName, named.message)], error };
     };
-    new ScmConversation(fd, {
+    const release = (): void => {
+      pendingByConnection.set(ctx.connection, (pendingByConnection.get(ctx.connection) ?? 1) - 1);
+    };
+    const spec: ConversationSpec = {
       needsVictim: shape.needsVictim,
       timeoutMs: options.timeoutMs,
       run: (r, v) => {
@@ -121,10 +124,18 @@ export function scmServerHandler(options: ScmServerOptions, shape: { needsVictim
         }
       },
       done: (error) => {
-        pendingByConnection.set(ctx.connection, (pendingByConnection.get(ctx.connection) ?? 1) - 1);
+        release();
         done(error);
       },
-    });
+    };
+    try {
+      new ScmConversation(fd, spec);
+    } catch (err) {
+      // openSocket failed (it closed the fd): the D-Bus call fails instead.
+      release();
+      done(err);
+      throw new CgmError('Failed', `cannot watch the Scm socket: ${(err as Error).message}`);
+    }
     return [];
   };
 }

@@ -177,9 +177,10 @@ export class RawClient {
     this.open = true;
   }
 
-  writeRaw(data: Buffer): void {
+  /** `fds` ride with the first byte (SCM_RIGHTS), for 'h' arguments. */
+  writeRaw(data: Buffer, fds?: number[]): void {
     if (this.closeReason !== undefined) return;
-    const r = this.socket.write(data);
+    const r = this.socket.write(data, fds);
     if (r < 0) this.onClose(`write failed (${r})`);
   }
 
@@ -193,8 +194,8 @@ export class RawClient {
     return this.sendFrame(encodeWithRawStrings(methodCall(method, signature, body, options), serial), serial, options.timeoutMs);
   }
 
-  /** Sends a prepared frame with the given serial and waits for the reply to it. */
-  sendFrame(frame: Buffer, serial: number, timeoutMs = this.timeoutMs): Promise<RawReply> {
+  /** Sends a prepared frame with the given serial (and fds) and waits for the reply to it. */
+  sendFrame(frame: Buffer, serial: number, timeoutMs = this.timeoutMs, fds?: number[]): Promise<RawReply> {
     return new Promise((resolve, reject) => {
       if (this.closeReason !== undefined) return reject(new Error(`connection closed: ${this.closeReason}`));
       const timer = setTimeout(() => {
@@ -211,7 +212,7 @@ export class RawClient {
         this.closeWaiters = this.closeWaiters.filter((w) => w !== onClosed);
         resolve(toReply(message));
       });
-      this.writeRaw(frame);
+      this.writeRaw(frame, fds);
     });
   }
 
