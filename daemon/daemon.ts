@@ -9,6 +9,7 @@ import { bindSocket } from './listen-socket';
 import type { Logger } from './logger';
 import type { DaemonOptions } from './options';
 import { DBusServer } from './dbus/server';
+import { abandonWaitingScm } from './scm/conversation';
 import { createHandlers } from './requests';
 import { createRuntime } from './runtime';
 import { mountNamedHierarchies } from './cgroupfs/mount-named';
@@ -144,6 +145,8 @@ export async function startDaemon(options: DaemonOptions, log: Logger, env: Node
           // already gone
         }
       }
+      // Scm peers that never sent their credentials would hold the stop for --scm-timeout.
+      abandonWaitingScm('the daemon is stopping');
       await server.stop();
       agents.close();
       await runtime.close();

@@ -23,6 +23,19 @@ export interface ConversationSpec {
   done(error?: unknown): void;
 }
 
+/** Conversations still waiting for credentials; a stopping daemon ends them rather than wait. */
+const waiting = new Set<ScmConversation>();
+
+/**
+ * Ends every conversation that is still waiting for its peer's credentials (the peer may
+ * be gone: a datagram socket gives no hang-up). Requests already running are not touched.
+ */
+export function abandonWaitingScm(reason: string): number {
+  const all = [...waiting];
+  for (const c of all) c.abandon(reason);
+  return all.length;
+}
+
 export class ScmConversation {
   private readonly socket: NativeSocket;
   private phase: 'requestor' | 'victim' | 'finished' = 'requestor';
@@ -32,7 +45,13 @@ export class ScmConversation {
 
   constructor(fd: number, private readonly spec: ConversationSpec) {
     this.socket = openSocket(fd, true, (data, fds, cred) => this.onDatagram(fds, cred), () => this.onPeerGone());
+    waiting.add(this);
     this.kick();
+  }
+
+  abandon(reason: string): void {
+    if (this.phase === 'finished') return;
+    this.end(new CgmError('Unavailable', reason));
   }
 
   private kick(): void {
@@ -69,6 +88,7 @@ export class ScmConversation {
 
   private finish(r: Ucred, v: Ucred | undefined): void {
     this.phase = 'finished';
+    waiting.delete(this);
     clearTimeout(this.timer);
     let outcome: ScmOutcome | Promise<ScmOutcome>;
     try {
@@ -112,6 +132,7 @@ export class ScmConversation {
   private end(error?: unknown): void {
     if (this.ended) return;
     this.ended = true;
+    waiting.delete(this);
     this.phase = 'finished';
     clearTimeout(this.timer);
     this.timer = undefined;
