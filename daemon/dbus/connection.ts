@@ -2,6 +2,7 @@
 // handshake, message framing and replies. A malformed frame closes this connection
 // only; writes after the peer left are no-ops.
 import * as fs from 'node:fs';
+import type { Logger } from '../logger';
 import { openSocket, peerCred, closeFd, type NativeSocket, type Ucred } from '../../addon';
 import { SaslServer } from './sasl';
 import { MessageReader, ProtocolError, encodeMessage, type Message, type OutgoingMessage, MessageType, Flag } from './wire';
@@ -28,6 +29,7 @@ export class ServerConnection {
   private readonly handshakeFds: number[] = [];
   private corked: Buffer[] | undefined;
   private cgroupFd: number | undefined;
+  private childLog: Logger | undefined;
   private nextSerial = 1;
   /** requests whose reply (or Scm conversation) is still outstanding */
   inFlight = 0;
@@ -45,6 +47,12 @@ export class ServerConnection {
     this.sasl = new SaslServer(guid);
     this.reader = new MessageReader(maxMessage);
     this.socket = openSocket(fd, false, (data, fds) => this.onData(data, fds), (errno) => this.finish(errno ? `socket error ${errno}` : 'peer closed'));
+  }
+
+  /** A child of `base` with this connection's peer bound as the requestor (serialised once). */
+  requestLogger(base: Logger): Logger {
+    if (!this.childLog) this.childLog = base.child({ requestor: { pid: this.peer.pid, uid: this.peer.uid, gid: this.peer.gid } });
+    return this.childLog;
   }
 
   /**

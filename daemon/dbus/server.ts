@@ -165,8 +165,11 @@ export class DBusServer {
 
   private call(conn: ServerConnection, m: Message, fds: number[], spec: MethodSpec, handler: MethodHandler): void {
     const started = process.hrtime.bigint();
-    const fields: RequestFields = { method: spec.name, requestor: conn.peer };
+    // The requestor of a plain call is the peer, bound once in the connection's child
+    // logger; an Scm handler sets fields.requestor (and proxy) and logs with the base one.
+    const fields: RequestFields = { method: spec.name };
     const log = this.options.log;
+    const lineLog = (): Logger => (fields.requestor ? log : conn.requestLogger(log));
     let args: unknown[] | undefined;
     if (m.signature === spec.inSignature) {
       try {
@@ -174,14 +177,14 @@ export class DBusServer {
       } catch (err) {
         fds.forEach(closeFd);
         const text = err instanceof BodyError ? `Invalid arguments to ${spec.name} method: ${err.message}` : `Invalid arguments to ${spec.name} method`;
-        logRequest(log, fields, started, new CgmError('InvalidArgs', text));
+        logRequest(lineLog(), fields, started, new CgmError('InvalidArgs', text));
         return conn.replyError(m, ERROR_CATALOG.InvalidArgs.name, text);
       }
     }
     if (!args) {
       fds.forEach(closeFd);
       const error = new CgmError('InvalidArgs', `Invalid arguments to ${spec.name} method`);
-      logRequest(log, fields, started, error);
+      logRequest(lineLog(), fields, started, error);
       return conn.replyError(m, error.dbusName, error.message);
     }
     spec.in.forEach(([name], i) => {
@@ -190,7 +193,7 @@ export class DBusServer {
     if (this.overLimit.has(conn)) {
       fds.forEach(closeFd);
       const error = new CgmError('LimitsExceeded', `too many connections from uid ${conn.peer.uid} (limit ${this.options.maxConnectionsPerUid})`);
-      logRequest(log, fields, started, error);
+      logRequest(lineLog(), fields, started, error);
       conn.replyError(m, error.dbusName, error.message);
       conn.close('connection limit');
       return;
@@ -215,7 +218,7 @@ export class DBusServer {
         return (error?: unknown) => {
           if (done) return;
           done = true;
-          logRequest(log, fields, started, error);
+          logRequest(lineLog(), fields, started, error);
           this.end(conn);
         };
       },
@@ -226,7 +229,7 @@ export class DBusServer {
       if (error === undefined) {
         try {
           conn.reply(m, spec.outSignature, result ?? []);
-          if (!deferred) logRequest(log, fields, started);
+          if (!deferred) logRequest(lineLog(), fields, started);
           return;
         } catch (err) {
           // The handler returned values that do not fit its out-signature: our bug.
@@ -234,7 +237,7 @@ export class DBusServer {
         }
       }
       const e = error instanceof CgmError ? error : undefined;
-      if (!deferred) logRequest(log, fields, started, error);
+      if (!deferred) logRequest(lineLog(), fields, started, error);
       conn.replyError(m, e ? e.dbusName : ERROR_CATALOG.Failed.name, e ? e.message : 'internal error (see the daemon log)');
     };
     let outcome: unknown[] | Promise<unknown[]>;

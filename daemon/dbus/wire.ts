@@ -294,6 +294,29 @@ const FIELD_ORDER: Array<[keyof OutgoingMessage, number, string]> = [
 const EMPTY = Buffer.alloc(0);
 
 /**
+ * The one-value bodies of most replies and of every error ('s', 'i'), written directly;
+ * anything else (arrays, structs, variants) goes through dbus-next's marshaller.
+ */
+function encodeScalarBody(signature: string, body: unknown[]): Buffer | undefined {
+  if (body.length !== 1) return undefined;
+  const [value] = body;
+  if (signature === 's' && typeof value === 'string') {
+    if (value.includes('\0')) throw new TypeError('a D-Bus string cannot hold a NUL byte');
+    const bytes = Buffer.byteLength(value);
+    const out = Buffer.alloc(4 + bytes + 1);
+    out.writeUInt32LE(bytes, 0);
+    out.write(value, 4, 'utf8');
+    return out;
+  }
+  if (signature === 'i' && Number.isInteger(value) && (value as number) >= -0x80000000 && (value as number) <= 0x7fffffff) {
+    const out = Buffer.alloc(4);
+    out.writeInt32LE(value as number, 0);
+    return out;
+  }
+  return undefined;
+}
+
+/**
  * Encodes a message (little endian). The body goes through dbus-next's marshaller; the
  * header, whose fields are only strings and integers, is written here directly: every
  * reply needs one, and building it through the generic marshaller cost more than the
@@ -301,7 +324,7 @@ const EMPTY = Buffer.alloc(0);
  */
 export function encodeMessage(m: OutgoingMessage): Buffer {
   const signature = m.signature ?? '';
-  const body = signature ? marshall(signature, m.body ?? [], 0) : EMPTY;
+  const body = signature ? (encodeScalarBody(signature, m.body ?? []) ?? marshall(signature, m.body ?? [], 0)) : EMPTY;
   const fields: Array<[number, string, string | number, number]> = [];
   let size = HEADER_FIXED;
   for (const [key, code, type] of FIELD_ORDER) {

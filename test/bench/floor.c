@@ -1,7 +1,10 @@
 /* The raw-syscall floor for one cgroup lifecycle cycle, the same steps the benchmark
  * asks of the daemon: mkdir, chown the directory and its procs file, write a value,
  * move a pid in, read the value back, move the pid back out, rmdir.
- * usage: floor BASE_DIR KEY VALUE PID UID GID CYCLES  -> prints nanoseconds per cycle */
+ * usage: floor BASE_DIR KEY VALUE PID UID GID CYCLES  -> prints nanoseconds per cycle
+ *        floor --getvalue DIR KEY CALLS               -> nanoseconds for the syscalls one
+ *        GetValue needs at least: read the caller's /proc cgroup (one pread of a kept fd),
+ *        stat the cgroup, open/read/close the key */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +33,27 @@ static void read_file(const char *path, char *buf, size_t len) {
   close(fd);
 }
 
+static int getvalue_floor(const char *dir, const char *key, int calls) {
+  char file[4096], buf[4096];
+  struct stat st;
+  snprintf(file, sizeof file, "%s/%s", dir, key);
+  int proc = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+  if (proc < 0) die("open", "/proc/self/cgroup");
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (int i = 0; i < calls; i++) {
+    if (pread(proc, buf, sizeof buf, 0) < 0) die("pread", "/proc/self/cgroup");
+    if (lstat(dir, &st) < 0) die("lstat", dir);
+    read_file(file, buf, sizeof buf);
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double ns = (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec);
+  printf("%.0f\n", ns / calls);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 5 && strcmp(argv[1], "--getvalue") == 0) return getvalue_floor(argv[2], argv[3], atoi(argv[4]));
   if (argc != 8) {
     fprintf(stderr, "usage: floor BASE KEY VALUE PID UID GID CYCLES\n");
     return 2;

@@ -190,6 +190,7 @@ async function main(): Promise<void> {
     const floorRuns = [0, 1, 2].map(() => Number(execFileSync(floor, [baseFs, choice.key, choice.values[0], String(victimPids[0]), String(uid), String(gid), String(CYCLES)]).toString()) / 1000);
     const floorUs = floorRuns.sort((a, b) => a - b)[1] as number;
     const floorOpUs = floorUs / CYCLE_STEPS;
+    const getValueFloorUs = Number(execFileSync(floor, ['--getvalue', baseFs, choice.key, String(CYCLES * 20)]).toString()) / 1000;
 
     progress(`floor ${floorUs.toFixed(1)} µs`);
     const info = startDaemon(tmp, 'info');
@@ -265,6 +266,8 @@ async function main(): Promise<void> {
     out.push('');
     out.push(line('daemon CPU per call: Ping (log at info)', fmt(pingInfo.cpuUs), pingInfo.cpuUs / floorOpUs));
     out.push(line('daemon CPU per call: GetValue (log at info)', fmt(getInfo.cpuUs), getInfo.cpuUs / floorOpUs));
+    out.push(line('  GetValue syscall floor (pread /proc, lstat, open/read/close)', fmt(getValueFloorUs), getValueFloorUs / floorOpUs));
+    out.push(line('  GetValue CPU relative to its own syscall floor', `${(getInfo.cpuUs / getValueFloorUs).toFixed(2)}x`));
     out.push(line('daemon CPU per call: Ping, 16 in flight per connection', fmt(pingDeep.cpuUs), pingDeep.cpuUs / floorOpUs));
     out.push(line('daemon CPU per call: GetValue, 16 in flight per conn.', fmt(getDeep.cpuUs), getDeep.cpuUs / floorOpUs));
     out.push(line('daemon CPU per call: Ping (log at warn)', fmt(pingWarn.cpuUs), pingWarn.cpuUs / floorOpUs));
