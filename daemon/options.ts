@@ -1,8 +1,9 @@
 // The daemon's command line (SPEC §4) parsed with commander into a plain, validated object.
 import * as path from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { addCommonOptions, integer, list } from './common-options';
 import { defaultSocketPath, LEGACY_SOCKET, UNIFIED_SOCKET } from './socket-path';
-import { isLogLevel, type LogLevel } from './logger';
+import type { LogLevel } from './logger';
 import { VERSION } from './version';
 
 export interface DaemonOptions {
@@ -39,27 +40,8 @@ export function defaultStateDir(socket: string): string {
   return socket === LEGACY_SOCKET || socket === UNIFIED_SOCKET ? DEFAULT_STATE_DIR : path.join(path.dirname(socket), 'cgmanager.state');
 }
 
-function integer(min: number, max: number) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value)) throw new InvalidArgumentError('not a number');
-    const n = Number(value);
-    if (n < min || n > max) throw new InvalidArgumentError(`must be between ${min} and ${max}`);
-    return n;
-  };
-}
-
-function list(value: string): string[] {
-  return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-}
-
-function level(value: string): LogLevel {
-  if (!isLogLevel(value)) throw new InvalidArgumentError('one of fatal, error, warn, info, debug, trace, silent');
-  return value;
-}
-
 export function buildCommand(env: NodeJS.ProcessEnv = process.env): Command {
-  const envLevel = env.CGMANAGER_LOG_LEVEL;
-  return new Command('cgmanager')
+  const command = new Command('cgmanager')
     .description('Per-host cgroup manager: serves the CGManager D-Bus API on a unix socket and checks every caller\'s kernel credentials.')
     .version(VERSION, '--version', 'print the version and exit')
     .helpOption('-h, --help', 'show this help')
@@ -67,13 +49,9 @@ export function buildCommand(env: NodeJS.ProcessEnv = process.env): Command {
     .option('-m, --mount <list>', 'named v1 hierarchies to mount when missing, e.g. name=systemd (comma list; the last -m counts, as in the original)', list, [])
     .option('--mount-dir <dir>', 'directory the daemon owns for the hierarchies it mounts', '/run/cgmanager/fs')
     .option('-M, --skip <list>', 'hierarchies to hide, e.g. memory,name=systemd (comma list, repeatable)', (v: string, prev: string[]) => prev.concat(list(v)), [] as string[])
-    .option('--max-depth <n>', 'deepest cgroup a caller may create, counted from the hierarchy root', integer(1, 1024), 16)
-    .option('--scm-timeout <ms>', 'how long an Scm peer may take to send each credential', integer(10, 600_000), 5000)
-    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (env CGMANAGER_LOG_LEVEL)').argParser(level).default(envLevel && isLogLevel(envLevel) ? envLevel : 'info'))
-    .option('--log-file <path>', 'write the JSON log lines to this file instead of stderr')
-    .option('--max-connections-per-uid <n>', 'simultaneous connections one uid may hold', integer(1, 1_000_000), 256)
-    .option('--max-message-size <bytes>', 'largest D-Bus message accepted', integer(1024, 128 * 1024 * 1024), 1024 * 1024)
-    .option('--max-pending-scm <n>', 'Scm requests one connection may have waiting for credentials', integer(1, 100_000), 64)
+    .option('--max-depth <n>', 'deepest cgroup a caller may create, counted from the hierarchy root', integer(1, 1024), 16);
+  addCommonOptions(command, env, 'how long an Scm peer may take to send each credential');
+  return command
     .option('--allow-autoremove-premounted <list>', 'premounted v1 hierarchies (or "all") on which RemoveOnEmpty/Prune may set notify_on_release', list, [])
     .option('--autoremove-premounted-set-release-agent', 'also install our release agent on those hierarchies when they have none', false)
     .option('--state-dir <dir>', 'where remove-on-empty marks, the create journal and the release agents live (default /run/cgmanager; beside the socket for a non-default --socket)')
