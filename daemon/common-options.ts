@@ -21,6 +21,7 @@ function level(value: string): LogLevel {
   return value;
 }
 
+/** What commander returns for the common options. */
 export interface CommonOptionValues {
   scmTimeout: number;
   logLevel: LogLevel;
@@ -28,6 +29,27 @@ export interface CommonOptionValues {
   maxConnectionsPerUid: number;
   maxMessageSize: number;
   maxPendingScm: number;
+}
+
+/** The common options as the daemon and cgproxy use them. */
+export interface CommonOptions {
+  scmTimeoutMs: number;
+  logLevel: LogLevel;
+  logFile?: string;
+  maxConnectionsPerUid: number;
+  maxMessageSize: number;
+  maxPendingScm: number;
+}
+
+export function commonOptionsFrom(o: CommonOptionValues): CommonOptions {
+  return {
+    scmTimeoutMs: o.scmTimeout,
+    logLevel: o.logLevel,
+    logFile: o.logFile,
+    maxConnectionsPerUid: o.maxConnectionsPerUid,
+    maxMessageSize: o.maxMessageSize,
+    maxPendingScm: o.maxPendingScm,
+  };
 }
 
 /** Adds --scm-timeout, --log-level, --log-file and the per-connection limits to `command`. */

@@ -1,23 +1,16 @@
 // The daemon's command line (SPEC §4) parsed with commander into a plain, validated object.
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { addCommonOptions, integer, list } from './common-options';
+import { addCommonOptions, commonOptionsFrom, integer, list, type CommonOptions, type CommonOptionValues } from './common-options';
 import { defaultSocketPath, LEGACY_SOCKET, UNIFIED_SOCKET } from './socket-path';
-import type { LogLevel } from './logger';
 import { VERSION } from './version';
 
-export interface DaemonOptions {
+export interface DaemonOptions extends CommonOptions {
   socket: string;
   mount: string[];
   mountDir: string;
   skip: string[];
   maxDepth: number;
-  scmTimeoutMs: number;
-  logLevel: LogLevel;
-  logFile?: string;
-  maxConnectionsPerUid: number;
-  maxMessageSize: number;
-  maxPendingScm: number;
   allowAutoremovePremounted: string[];
   /** install our release agent on allowed premounted v1 hierarchies that have none */
   autoremoveSetReleaseAgent: boolean;
@@ -70,19 +63,13 @@ export function buildCommand(env: NodeJS.ProcessEnv = process.env): Command {
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonOptions {
   const command = buildCommand(env);
   command.parse(argv, { from: 'user' });
-  const o = command.opts<{
+  const o = command.opts<CommonOptionValues & {
     socket?: string;
     mount: string[];
     mountDir: string;
     skip: string[];
     maxDepth: number;
-    scmTimeout: number;
-    logLevel: LogLevel;
-    logFile?: string;
-    maxConnectionsPerUid: number;
-    maxMessageSize: number;
-    maxPendingScm: number;
-      allowAutoremovePremounted: string[];
+    allowAutoremovePremounted: string[];
     autoremovePremountedSetReleaseAgent: boolean;
     stateDir?: string;
     mountPollInterval: number;
@@ -95,12 +82,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     mountDir: o.mountDir,
     skip: o.skip,
     maxDepth: o.maxDepth,
-    scmTimeoutMs: o.scmTimeout,
-    logLevel: o.logLevel,
-    logFile: o.logFile,
-    maxConnectionsPerUid: o.maxConnectionsPerUid,
-    maxMessageSize: o.maxMessageSize,
-    maxPendingScm: o.maxPendingScm,
+    ...commonOptionsFrom(o),
     allowAutoremovePremounted: o.allowAutoremovePremounted,
     autoremoveSetReleaseAgent: o.autoremovePremountedSetReleaseAgent,
     stateDir: o.stateDir ?? defaultStateDir(socket),

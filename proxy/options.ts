@@ -2,22 +2,15 @@
 import { Command } from 'commander';
 import * as path from 'node:path';
 import { defaultSocketPath, LOWER_SOCKET } from '../daemon/socket-path';
-import type { LogLevel } from '../daemon/logger';
-import { addCommonOptions } from '../daemon/common-options';
+import { addCommonOptions, commonOptionsFrom, type CommonOptions, type CommonOptionValues } from '../daemon/common-options';
 import { VERSION } from '../daemon/version';
 
-export interface ProxyOptions {
+export interface ProxyOptions extends CommonOptions {
   checkMaster: boolean;
   /** where the proxy serves (the container's view of the CGManager socket) */
   socket: string;
   /** the host daemon's socket as bind-mounted into the container */
   upstream: string;
-  scmTimeoutMs: number;
-  logLevel: LogLevel;
-  logFile?: string;
-  maxConnectionsPerUid: number;
-  maxMessageSize: number;
-  maxPendingScm: number;
 }
 
 export function buildProxyCommand(env: NodeJS.ProcessEnv = process.env): Command {
@@ -39,26 +32,11 @@ export function buildProxyCommand(env: NodeJS.ProcessEnv = process.env): Command
 export function parseProxyOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): ProxyOptions {
   const command = buildProxyCommand(env);
   command.parse(argv, { from: 'user' });
-  const o = command.opts<{
-    checkMaster?: boolean;
-    socket?: string;
-    upstream: string;
-    scmTimeout: number;
-    logLevel: LogLevel;
-    logFile?: string;
-    maxConnectionsPerUid: number;
-    maxMessageSize: number;
-    maxPendingScm: number;
-  }>();
+  const o = command.opts<CommonOptionValues & { checkMaster?: boolean; socket?: string; upstream: string }>();
   return {
     checkMaster: o.checkMaster === true,
     socket: path.resolve(o.socket ?? defaultSocketPath(env)),
     upstream: path.resolve(o.upstream),
-    scmTimeoutMs: o.scmTimeout,
-    logLevel: o.logLevel,
-    logFile: o.logFile,
-    maxConnectionsPerUid: o.maxConnectionsPerUid,
-    maxMessageSize: o.maxMessageSize,
-    maxPendingScm: o.maxPendingScm,
+    ...commonOptionsFrom(o),
   };
 }

@@ -153,4 +153,3 @@ export function createScmHandlers(rt: Runtime): Array<[string, MethodHandler]> {
   ]);
 }
 
-export const SCM_METHOD_NAMES: readonly string[] = [...SCM_METHODS.keys()];
