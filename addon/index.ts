@@ -17,7 +17,17 @@ export interface NativeSocket {
   readonly pendingWrites: number;
 }
 
-export type ReadHandler = (data: Buffer, fds: number[] | undefined, cred: Ucred | undefined) => void;
+/**
+ * `from` is the sender's address on a datagram socket (sun_path bytes; an abstract name
+ * starts with a NUL), undefined when the sender is unnamed or on a stream socket.
+ */
+export type ReadHandler = (data: Buffer, fds: number[] | undefined, cred: Ucred | undefined, from: Buffer | undefined) => void;
+
+/** A unix socket's own and its peer's address bytes; undefined when unnamed or not connected. */
+export interface SocketAddresses {
+  local: Buffer | undefined;
+  peer: Buffer | undefined;
+}
 export type CloseHandler = (errno: number) => void;
 
 interface NativeModule {
@@ -29,6 +39,8 @@ interface NativeModule {
   setPassCred(fd: number, on: boolean): void;
   socketKind(fd: number): { domain: 'unix' | 'other'; type: 'dgram' | 'stream' | 'seqpacket' | 'other' };
   socketPair(datagram: boolean): [number, number];
+  socketAddresses(fd: number, bindIfUnnamed: boolean): SocketAddresses;
+  drainDatagrams(fd: number, max: number): number;
   closeFd(fd: number): void;
   notifyDatagram(socketPath: string, text: string): void;
 }
@@ -137,6 +149,22 @@ export function socketKind(fd: number): { domain: 'unix' | 'other'; type: 'dgram
 
 export function socketPair(datagram: boolean): [number, number] {
   return native.socketPair(datagram);
+}
+
+/**
+ * getsockname/getpeername of a unix socket. With `bindIfUnnamed`, an unnamed socket is
+ * first autobound to a fresh abstract name so that whatever it sends names its sender.
+ */
+export function socketAddresses(fd: number, bindIfUnnamed: boolean): SocketAddresses {
+  assertFd(fd);
+  return native.socketAddresses(fd, bindIfUnnamed);
+}
+
+/** Discards up to `max` datagrams already queued on a socket (fds they carried are released); returns how many. */
+export function drainDatagrams(fd: number, max: number): number {
+  assertFd(fd);
+  if (!Number.isInteger(max) || max < 0 || max > 0x7fffffff) throw new TypeError(`bad datagram count: ${max}`);
+  return native.drainDatagrams(fd, max);
 }
 
 export function closeFd(fd: number): void {

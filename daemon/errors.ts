@@ -67,6 +67,10 @@ export const ERROR_CATALOG = {
     name: 'org.linuxcontainers.cgmanager.Error.Unavailable',
     when: 'cgproxy cannot reach the host daemon right now (it keeps reconnecting)',
   },
+  ReflectedCredentials: {
+    name: 'org.linuxcontainers.cgmanager.Error.ReflectedCredentials',
+    when: "an Scm socket is connected to itself or to one of cgmanager's own sockets, so the credentials read from it would be cgmanager's",
+  },
   WrongNamespace: {
     name: 'org.linuxcontainers.cgmanager.Error.WrongNamespace',
     when: "a plain call that needs the daemon's pid or user namespace came from another one (use a proxy or the Scm variant)",

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -61,6 +62,14 @@ std::vector<int> ReadFds(const Napi::Value& v) {
   Napi::Array a = v.As<Napi::Array>();
   for (uint32_t i = 0; i < a.Length(); i++) fds.push_back(a.Get(i).As<Napi::Number>().Int32Value());
   return fds;
+}
+
+// A unix socket address as the bytes of sun_path (an abstract name keeps its leading
+// NUL), or undefined for an unnamed socket.
+Napi::Value AddressValue(Napi::Env env, const struct sockaddr_un& addr, socklen_t len) {
+  size_t base = offsetof(struct sockaddr_un, sun_path);
+  if (len <= base || len > sizeof addr) return env.Undefined();
+  return Napi::Buffer<char>::Copy(env, addr.sun_path, len - base);
 }
 
 // One sendmsg with optional SCM_RIGHTS and SCM_CREDENTIALS. Returns bytes sent or -errno.
@@ -226,12 +235,17 @@ class Socket : public Napi::ObjectWrap<Socket> {
         char b[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage) + CMSG_SPACE(sizeof(struct ucred))];
         struct cmsghdr align;
       } control;
+      struct sockaddr_un from;
       struct msghdr msg;
       memset(&msg, 0, sizeof msg);
       msg.msg_iov = &iov;
       msg.msg_iovlen = 1;
       msg.msg_control = control.b;
       msg.msg_controllen = sizeof control.b;
+      if (dgram_) {
+        msg.msg_name = &from;
+        msg.msg_namelen = sizeof from;
+      }
       ssize_t n = recvmsg(fd_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -265,7 +279,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
         fdsValue = a;
       }
       Napi::Value credValue = hasCred ? Napi::Value(CredObject(env, cred)) : env.Undefined();
-      onRead_.MakeCallback(Value(), {Napi::Buffer<char>::Copy(env, buf, n), fdsValue, credValue}, *context_);
+      Napi::Value fromValue = dgram_ ? AddressValue(env, from, msg.msg_namelen) : env.Undefined();
+      onRead_.MakeCallback(Value(), {Napi::Buffer<char>::Copy(env, buf, n), fdsValue, credValue, fromValue}, *context_);
       if (env.IsExceptionPending()) return;
     }
   }
@@ -525,6 +540,60 @@ Napi::Value SocketKind(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// socketAddresses(fd, bindIfUnnamed) -> {local, peer}: getsockname and getpeername as
+// address bytes (undefined when unnamed or not connected). With bindIfUnnamed an
+// unnamed socket is first autobound to a fresh abstract name, so that everything it
+// sends carries a sender address.
+Napi::Value SocketAddresses(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  bool bindIfUnnamed = info[1].As<Napi::Boolean>().Value();
+  struct sockaddr_un addr;
+  socklen_t len = sizeof addr;
+  if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&addr), &len) < 0) return ThrowErrno(env, errno, "getsockname");
+  if (bindIfUnnamed && len <= offsetof(struct sockaddr_un, sun_path)) {
+    sa_family_t family = AF_UNIX;
+    // EINVAL: bound meanwhile by whoever else holds the socket; the name is read below.
+    if (bind(fd, reinterpret_cast<struct sockaddr*>(&family), sizeof family) < 0 && errno != EINVAL)
+      return ThrowErrno(env, errno, "bind");
+    len = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&addr), &len) < 0) return ThrowErrno(env, errno, "getsockname");
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("local", AddressValue(env, addr, len));
+  len = sizeof addr;
+  if (getpeername(fd, reinterpret_cast<struct sockaddr*>(&addr), &len) == 0)
+    o.Set("peer", AddressValue(env, addr, len));
+  else
+    o.Set("peer", env.Undefined());
+  return o;
+}
+
+// drainDatagrams(fd, max) -> how many queued datagrams were discarded. Control data is
+// not accepted, so fds passed along with them are released by the kernel.
+Napi::Value DrainDatagrams(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int max = info[1].As<Napi::Number>().Int32Value();
+  int count = 0;
+  char byte;
+  while (count < max) {
+    struct iovec iov = {&byte, 1};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return ThrowErrno(env, errno, "recvmsg");
+    }
+    count++;
+  }
+  return Napi::Number::New(env, count);
+}
+
 // socketPair(datagram) -> [fd, fd], close-on-exec, blocking (I/O uses MSG_DONTWAIT).
 Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -570,6 +639,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setPassCred", Napi::Function::New(env, SetPassCred));
   exports.Set("socketKind", Napi::Function::New(env, SocketKind));
   exports.Set("socketPair", Napi::Function::New(env, SocketPair));
+  exports.Set("socketAddresses", Napi::Function::New(env, SocketAddresses));
+  exports.Set("drainDatagrams", Napi::Function::New(env, DrainDatagrams));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("notifyDatagram", Napi::Function::New(env, NotifyDatagram));
   return exports;

@@ -2,8 +2,13 @@
 // the requestor's credential (and the victim's after a second kick), run the request,
 // write the result datagrams, close. Each wait has a timeout (SPEC §2.4); nothing here
 // blocks the daemon, and the fd is closed on every path.
-import { closeFd, openSocket, type NativeSocket, type Ucred } from '../../addon';
+//
+// This is the one place where Scm credentials enter (the daemon's and cgproxy's alike):
+// a credential this process sent itself is never taken as a requestor's or victim's
+// (see own-sockets.ts for why the sender address decides).
+import { closeFd, drainDatagrams, openSocket, socketAddresses, type NativeSocket, type Ucred } from '../../addon';
 import { CgmError } from '../errors';
+import { ownScmSockets, type OwnSocket } from './own-sockets';
 import type { Datagram } from './results';
 
 const ESRCH = 3;
@@ -17,10 +22,42 @@ export interface ScmOutcome {
 export interface ConversationSpec {
   needsVictim: boolean;
   timeoutMs: number;
+  /** the failure result to write when a credential is refused */
+  failure(error: CgmError): Datagram[];
+  /** called with the refused credential before the conversation ends, for the log */
+  refused(cred: Ucred | undefined, from: Buffer | undefined): void;
   /** runs the request once the credentials are in; returns what to write, and the error to log if it failed */
   run(r: Ucred, v: Ucred | undefined): ScmOutcome | Promise<ScmOutcome>;
   /** called exactly once at the end with the outcome to log */
   done(error?: unknown): void;
+}
+
+/** More queued datagrams than this on a socket that just arrived: refuse it rather than drain on. */
+const MAX_QUEUED_ON_ARRIVAL = 4096;
+
+/**
+ * Takes in a passed Scm socket before anything is written to it: binds it to a name if
+ * the caller left it unnamed (so that whatever we write on it names us as its sender),
+ * refuses one connected to itself or to a socket we hold, registers its name as ours,
+ * and discards what was queued on it before it arrived (it may hold datagrams we wrote
+ * on another socket earlier). Throws a CgmError; the caller closes the fd.
+ */
+export function admitScmSocket(fd: number): OwnSocket {
+  const { local, peer } = socketAddresses(fd, true);
+  if (!local) throw new CgmError('Failed', 'the Scm socket could not be given a name');
+  if (peer && (peer.equals(local) || ownScmSockets.isOwn(peer))) {
+    throw new CgmError('ReflectedCredentials', "the Scm socket is connected to itself or to one of cgmanager's own sockets");
+  }
+  const own = ownScmSockets.register(local);
+  try {
+    if (drainDatagrams(fd, MAX_QUEUED_ON_ARRIVAL) >= MAX_QUEUED_ON_ARRIVAL) {
+      throw new CgmError('LimitsExceeded', `the Scm socket arrived with more than ${MAX_QUEUED_ON_ARRIVAL} datagrams queued`);
+    }
+  } catch (err) {
+    own.release();
+    throw err instanceof CgmError ? err : new CgmError('InvalidArgs', `cannot read the Scm socket: ${(err as Error).message}`);
+  }
+  return own;
 }
 
 /** Conversations still waiting for credentials; a stopping daemon ends them rather than wait. */
@@ -43,8 +80,18 @@ export class ScmConversation {
   private timer: NodeJS.Timeout | undefined;
   private ended = false;
 
-  constructor(fd: number, private readonly spec: ConversationSpec) {
-    this.socket = openSocket(fd, true, (data, fds, cred) => this.onDatagram(fds, cred), () => this.onPeerGone());
+  /** `own` comes from admitScmSocket(fd) and is released when the socket closes. */
+  constructor(
+    fd: number,
+    private readonly own: OwnSocket,
+    private readonly spec: ConversationSpec,
+  ) {
+    try {
+      this.socket = openSocket(fd, true, (data, fds, cred, from) => this.onDatagram(fds, cred, from), () => this.onPeerGone());
+    } catch (err) {
+      own.release();
+      throw err;
+    }
     waiting.add(this);
     this.kick();
   }
@@ -64,9 +111,19 @@ export class ScmConversation {
     this.timer = setTimeout(() => this.onTimeout(), this.spec.timeoutMs);
   }
 
-  private onDatagram(fds: number[] | undefined, cred: Ucred | undefined): void {
+  private onDatagram(fds: number[] | undefined, cred: Ucred | undefined, from: Buffer | undefined): void {
     fds?.forEach(closeFd); // fds are never accepted on this channel
     if (this.phase === 'finished') return;
+    // Our own kick carries our pid; a result we wrote carries a task's pid with uid 0 but
+    // always our address. Either would make the daemon (or proxy) its own requestor.
+    if (ownScmSockets.isOwn(from) || (cred && cred.pid === process.pid)) {
+      this.spec.refused(cred, from);
+      const error = new CgmError('ReflectedCredentials', 'the Scm credentials were sent by cgmanager itself (a reflected socket)');
+      this.phase = 'finished';
+      this.writeAll(this.spec.failure(error));
+      this.end(error);
+      return;
+    }
     // SO_PASSCRED makes the kernel attach the sender's credentials to every datagram;
     // pid -1 would be the original's "failed to read ucred".
     if (!cred || cred.pid <= 0) {
@@ -144,6 +201,7 @@ export class ScmConversation {
   private closeWhenFlushed(deadline: number): void {
     if (this.socket.pendingWrites === 0 || Date.now() > deadline) {
       this.socket.close();
+      this.own.release();
       return;
     }
     setTimeout(() => this.closeWhenFlushed(deadline), 5);

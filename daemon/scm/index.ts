@@ -16,7 +16,8 @@ import { getValue, setValue } from '../requests/values';
 import { remove } from '../requests/remove';
 import { getTasks, getTasksRecursive, listChildren, listKeys } from '../requests/listing';
 import { prune, removeOnEmpty } from '../requests/auto-removal';
-import { ScmConversation, type ConversationSpec, type ScmOutcome } from './conversation';
+import { admitScmSocket, ScmConversation, type ConversationSpec, type ScmOutcome } from './conversation';
+import type { OwnSocket } from './own-sockets';
 import * as R from './results';
 
 type Datagram = R.Datagram;
@@ -55,8 +56,8 @@ const SCM_METHODS: ReadonlyMap<string, ScmMethod> = new Map<string, ScmMethod>([
 
 const pendingByConnection = new WeakMap<ServerConnection, number>();
 
-/** SPEC §2.4: only a datagram unix socket is accepted as the Scm channel. */
-function acceptScmFd(fd: number): void {
+/** SPEC §2.4: only a datagram unix socket is accepted as the Scm channel; never one of our own. */
+function acceptScmFd(fd: number): OwnSocket {
   let kind: ReturnType<typeof socketKind>;
   try {
     kind = socketKind(fd);
@@ -71,6 +72,7 @@ function acceptScmFd(fd: number): void {
   } catch (err) {
     throw new CgmError('InvalidArgs', `Failed to set passcred: ${(err as Error).message}`);
   }
+  return admitScmSocket(fd);
 }
 
 export interface ScmServerOptions {
@@ -87,14 +89,16 @@ export type ScmRun = (requestor: Ucred, proxy: Ucred, victim: Ucred | undefined,
 export function scmServerHandler(options: ScmServerOptions, shape: { needsVictim: boolean; failure(): Datagram[] }, run: ScmRun): MethodHandler {
   return (ctx: CallContext, args: unknown[]) => {
     const fd = ctx.takeFd(args[args.length - 1] as number);
+    let own: OwnSocket | undefined;
     try {
-      acceptScmFd(fd);
       const pending = pendingByConnection.get(ctx.connection) ?? 0;
       if (pending >= options.maxPendingPerConnection) {
         throw new CgmError('LimitsExceeded', `too many Scm requests waiting on this connection (limit ${options.maxPendingPerConnection})`);
       }
+      own = acceptScmFd(fd);
       pendingByConnection.set(ctx.connection, pending + 1);
     } catch (err) {
+      own?.release();
       closeFd(fd);
       throw err;
     }
@@ -111,6 +115,10 @@ export function scmServerHandler(options: ScmServerOptions, shape: { needsVictim
     const spec: ConversationSpec = {
       needsVictim: shape.needsVictim,
       timeoutMs: options.timeoutMs,
+      failure: (error) => failed(error).datagrams,
+      refused: (cred, from) => {
+        ctx.fields.reflected = { ...cred, from: from?.toString('latin1').replace(/\0/g, '@') };
+      },
       run: (r, v) => {
         ctx.fields.requestor = r;
         ctx.fields.proxy = peer;
@@ -129,7 +137,7 @@ export function scmServerHandler(options: ScmServerOptions, shape: { needsVictim
       },
     };
     try {
-      new ScmConversation(fd, spec);
+      new ScmConversation(fd, own, spec);
     } catch (err) {
       // openSocket failed (it closed the fd): the D-Bus call fails instead.
       release();

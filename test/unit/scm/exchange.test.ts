@@ -2,11 +2,12 @@
 // client's runScmExchange against the daemon's ScmConversation (the kicks, the requestor
 // and victim credentials, every result kind, failures with and without our error detail,
 // timeouts on either side, results longer than the socket's queue), and cgproxy's
-// re-encoding of results for its own Scm clients. No root needed: only our own
-// credentials are sent.
+// re-encoding of results for its own Scm clients. The requestor's credential names our
+// parent process: a conversation refuses credentials carrying its own pid (reflection),
+// and naming another pid needs root, as the tests run.
 import { describe, expect, it } from 'vitest';
 import { openSocket, socketPair, setPassCred, closeFd, type Ucred } from '../../../addon';
-import { ScmConversation, type ScmOutcome } from '../../../daemon/scm/conversation';
+import { admitScmSocket, ScmConversation, type ConversationSpec, type ScmOutcome } from '../../../daemon/scm/conversation';
 import * as R from '../../../daemon/scm/results';
 import { CgmError } from '../../../daemon/errors';
 import { runScmExchange, SCM_VICTIM_METHODS, ScmFailure, ScmTimeout, type ScmValue } from '../../../client/scm-call';
@@ -15,7 +16,7 @@ import type { PeerConnection } from '../../../client/connection';
 import { METHODS_BY_NAME } from '../../../daemon/dbus/interface';
 import { encodeForScmClient } from '../../../proxy/forward';
 
-const own: Ucred = { pid: process.pid, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+const own: Ucred = { pid: process.ppid, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 
 /** Hands `fd` over as a new fd, as SCM_RIGHTS does between processes (the daemon gets its own copy). */
 function passFd(fd: number): Promise<number> {
@@ -37,6 +38,8 @@ function passFd(fd: number): Promise<number> {
   });
 }
 
+const quietRefusal: Pick<ConversationSpec, 'failure' | 'refused'> = { failure: R.failed, refused: () => undefined };
+
 interface FakeDaemon {
   sendCall(fd: number): Promise<unknown>;
   seen: { r?: Ucred; v?: Ucred };
@@ -55,7 +58,8 @@ function fakeDaemon(answer: (r: Ucred, v: Ucred | undefined) => ScmOutcome, need
     sendCall: async (fd) => {
       const mine = await passFd(fd);
       setPassCred(mine, true); // as the daemon's acceptScmFd does
-      new ScmConversation(mine, {
+      new ScmConversation(mine, admitScmSocket(mine), {
+        ...quietRefusal,
         needsVictim,
         timeoutMs,
         run: (r, v) => {
@@ -184,7 +188,7 @@ describe('an Scm exchange between the client and the daemon side', () => {
     const client = openSocket(clientEnd, true, (d) => kicks.push(d), () => undefined);
     const started = Date.now();
     const error = await new Promise<unknown>((resolve) => {
-      new ScmConversation(daemonEnd, { needsVictim: false, timeoutMs: 80, run: () => ({ datagrams: R.ok() }), done: resolve });
+      new ScmConversation(daemonEnd, admitScmSocket(daemonEnd), { ...quietRefusal, needsVictim: false, timeoutMs: 80, run: () => ({ datagrams: R.ok() }), done: resolve });
     });
     expect(error).toBeInstanceOf(CgmError);
     expect((error as CgmError).code).toBe('Timeout');
