@@ -82,9 +82,9 @@ export function sharesToWeight(shares: number): number {
   return 1 + Math.floor(((s - 2) * 9999) / 262142);
 }
 
-/** The inverse: shares = 2 + ((weight - 1) * 262142) / 9999. */
+/** The inverse, rounded up so that weight → shares → weight gives the weight back: shares = 2 + ⌈((weight - 1) * 262142) / 9999⌉. */
 export function weightToShares(weight: number): number {
-  return 2 + Math.floor(((weight - 1) * 262142) / 9999);
+  return 2 + Math.ceil(((weight - 1) * 262142) / 9999);
 }
 
 /** runc: io.weight = 1 + (blkio.weight - 10) * 9999 / 990. */
@@ -92,9 +92,9 @@ export function blkioToIoWeight(weight: number): number {
   return 1 + Math.floor(((weight - 10) * 9999) / 990);
 }
 
-/** The inverse: blkio.weight = 10 + (io.weight - 1) * 990 / 9999. */
+/** The inverse, rounded up so that blkio.weight → io.weight → blkio.weight gives it back: 10 + ⌈(io.weight - 1) * 990 / 9999⌉. */
 export function ioToBlkioWeight(weight: number): number {
-  return 10 + Math.floor(((weight - 1) * 990) / 9999);
+  return 10 + Math.ceil(((weight - 1) * 990) / 9999);
 }
 
 /** cpu.max is "$QUOTA $PERIOD" with QUOTA "max" for no limit. */
@@ -126,7 +126,7 @@ const TRANSLATIONS: readonly KeyTranslation[] = [
   // v1 names on a v2 hierarchy
   {
     key: 'cpu.shares', on: 2, reads: ['cpu.weight'], writes: ['cpu.weight'],
-    formula: 'weight = 1 + ((shares − 2) × 9999) / 262142 (shares clamped to 2..262144); read: shares = 2 + ((weight − 1) × 262142) / 9999',
+    formula: 'weight = 1 + ((shares − 2) × 9999) / 262142 (shares clamped to 2..262144); read: shares = 2 + ⌈((weight − 1) × 262142) / 9999⌉',
     get: (cur) => String(weightToShares(parseInteger(cur('cpu.weight'), 'cpu.weight'))),
     set: (value) => [{ file: 'cpu.weight', value: String(sharesToWeight(parseInteger(value, 'cpu.shares'))) }],
   },
@@ -179,7 +179,7 @@ const TRANSLATIONS: readonly KeyTranslation[] = [
   },
   {
     key: 'blkio.weight', on: 2, reads: ['io.weight'], writes: ['io.weight'],
-    formula: 'io.weight = 1 + (blkio.weight − 10) × 9999 / 990 (10..1000 ↔ 1..10000); read: 10 + (io.weight − 1) × 990 / 9999',
+    formula: 'io.weight = 1 + (blkio.weight − 10) × 9999 / 990 (10..1000 ↔ 1..10000); read: 10 + ⌈(io.weight − 1) × 990 / 9999⌉',
     get: (cur) => String(ioToBlkioWeight(defaultIoWeight(cur('io.weight')))),
     set: (value) => [{ file: 'io.weight', value: `default ${blkioToIoWeight(parseInRange(value, 'blkio.weight', 10, 1000))}` }],
   },
@@ -196,7 +196,7 @@ const TRANSLATIONS: readonly KeyTranslation[] = [
   // v2 names on a v1 hierarchy
   {
     key: 'cpu.weight', on: 1, reads: ['cpu.shares'], writes: ['cpu.shares'],
-    formula: 'shares = 2 + ((weight − 1) × 262142) / 9999 (weight 1..10000); read: weight = 1 + ((shares − 2) × 9999) / 262142',
+    formula: 'shares = 2 + ⌈((weight − 1) × 262142) / 9999⌉ (weight 1..10000); read: weight = 1 + ((shares − 2) × 9999) / 262142',
     get: (cur) => String(sharesToWeight(parseInteger(cur('cpu.shares'), 'cpu.shares'))),
     set: (value) => [{ file: 'cpu.shares', value: String(weightToShares(parseInRange(value, 'cpu.weight', 1, 10000))) }],
   },
@@ -252,7 +252,7 @@ const TRANSLATIONS: readonly KeyTranslation[] = [
   },
   {
     key: 'io.weight', on: 1, reads: ['blkio.weight'], writes: ['blkio.weight'],
-    formula: 'blkio.weight = 10 + (weight − 1) × 990 / 9999 ("N" or "default N", 1..10000); read: "default N"',
+    formula: 'blkio.weight = 10 + ⌈(weight − 1) × 990 / 9999⌉ ("N" or "default N", 1..10000); read: "default N"',
     get: (cur) => `default ${blkioToIoWeight(parseInteger(cur('blkio.weight'), 'blkio.weight'))}`,
     set: (value) => {
       const m = /^(?:default\s+)?(\S+)$/.exec(value.trim());
