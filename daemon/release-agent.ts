@@ -11,6 +11,7 @@ import type { Logger } from './logger';
 import type { DaemonOptions } from './options';
 import type { CgroupFs } from './cgroupfs/cgroupfs';
 import type { Hierarchy } from './cgroupfs/layout';
+import { driverFor } from './cgroupfs/driver';
 import { isAutoRemoveSupported, isHierarchyTop, isMountedByDaemon, isSubtreeEmpty, removeSubtree } from './cgroupfs/auto-remove';
 import { writeFileAtomic } from './atomic-file';
 
@@ -95,7 +96,7 @@ export class ReleaseAgents {
 
   /** Whether we may own `h`'s release agent: we mounted it, or the administrator allowed it. */
   private isOurs(h: Hierarchy): 'mounted' | 'allowed' | undefined {
-    if (h.version !== 1) return undefined;
+    if (driverFor(h).autoRemove !== 'notify-on-release') return undefined;
     if (isMountedByDaemon(h, this.options.mountDir)) return 'mounted';
     if (this.options.autoremoveSetReleaseAgent && isAutoRemoveSupported(h, this.options)) return 'allowed';
     return undefined;
@@ -202,7 +203,7 @@ export class ReleaseAgents {
   /** What CGManager's agent asked for, Remove(controller, path, recursive): nothing while a task lives below. */
   private removeReleased(cgfs: CgroupFs, entry: PendingRelease): boolean {
     const h = cgfs.layout.find(entry.controller);
-    if (!h || h.version !== 1 || isHierarchyTop(h, entry.cgroup) || !cgfs.isDirectory(h, entry.cgroup)) return false;
+    if (!h || driverFor(h).autoRemove !== 'notify-on-release' || isHierarchyTop(h, entry.cgroup) || !cgfs.isDirectory(h, entry.cgroup)) return false;
     if (!isSubtreeEmpty(cgfs, h, entry.cgroup)) return false;
     removeSubtree(cgfs, h, entry.cgroup);
     this.log.info({ cgroup: cgfs.describe(h, entry.cgroup) }, 'removed a released cgroup');

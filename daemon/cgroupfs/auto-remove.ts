@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import type { Logger } from '../logger';
 import type { DaemonOptions } from '../options';
 import type { MarkStore, RemoveOnEmptyMark } from '../state-file';
-import { childOf, parentOf, type CgroupFs } from './cgroupfs';
+import { parentOf, type CgroupFs } from './cgroupfs';
+import { driverFor } from './driver';
 import type { Hierarchy } from './layout';
 
 type AutoRemoveOptions = Pick<DaemonOptions, 'mountDir' | 'allowAutoremovePremounted'>;
@@ -23,7 +24,7 @@ export function isMountedByDaemon(h: Hierarchy, mountDir: string): boolean {
  * hierarchies it mounted itself, or premounted ones the administrator allowed (reference §8.2).
  */
 export function isAutoRemoveSupported(h: Hierarchy, options: AutoRemoveOptions): boolean {
-  if (h.version === 2) return true;
+  if (driverFor(h).autoRemove === 'watch') return true;
   if (isMountedByDaemon(h, options.mountDir)) return true;
   const allowed = options.allowAutoremovePremounted;
   return allowed.includes('all') || h.names.some((n) => allowed.includes(n));
@@ -31,17 +32,12 @@ export function isAutoRemoveSupported(h: Hierarchy, options: AutoRemoveOptions):
 
 /** Whether nothing runs anywhere in the subtree (v1: every tasks file; v2: cgroup.events). */
 export function isSubtreeEmpty(cgfs: CgroupFs, h: Hierarchy, cg: string): boolean {
-  if (h.version === 2) return /^populated 0$/m.test(cgfs.readFile(h, cg, 'cgroup.events', 4096));
-  if (cgfs.readPids(h, cg, 'cgroup.procs').length > 0) return false;
-  return cgfs.children(h, cg).every((child) => isSubtreeEmpty(cgfs, h, childOf(cg, child)));
+  return driverFor(h).isSubtreeEmpty(cgfs, h, cg);
 }
 
 /** rmdir of the subtree, deepest first, the hidden v2 leaf before its cgroup. Throws at the first busy one. */
 export function removeSubtree(cgfs: CgroupFs, h: Hierarchy, cg: string): void {
-  for (const child of cgfs.children(h, cg)) removeSubtree(cgfs, h, childOf(cg, child));
-  const leaf = cgfs.flavour(h).leaf;
-  if (leaf && cg !== '/' && cgfs.isDirectory(h, childOf(cg, leaf))) cgfs.rmdir(h, childOf(cg, leaf));
-  cgfs.rmdir(h, cg);
+  driverFor(h).removeSubtree(cgfs, h, cg);
 }
 
 /** The root of the hierarchy, or of what the daemon sees of it, is never removed. */
@@ -80,7 +76,7 @@ export class AutoRemover {
 
   /** Marks `cg` for removal once it has no tasks; on v2 the promise is on disk before this returns. */
   mark(h: Hierarchy, cg: string): void {
-    if (h.version === 1) {
+    if (driverFor(h).autoRemove === 'notify-on-release') {
       // Kept by the kernel itself, so it survives any restart of ours.
       this.cgfs().writeFile(h, cg, 'notify_on_release', '1\n');
       return;
@@ -158,7 +154,7 @@ export class AutoRemover {
 
   private hierarchyOf(mark: RemoveOnEmptyMark): Hierarchy | undefined {
     const h = this.cgfs().layout.find(mark.hierarchy);
-    return h?.version === 2 ? h : undefined;
+    return h !== undefined && driverFor(h).autoRemove === 'watch' ? h : undefined;
   }
 
   private arm(key: string): void {

@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import { CgmError, errorFromErrno } from '../errors';
 import type { FileOwner } from '../policy';
-import type { Hierarchy, Layout } from './layout';
-import { FLAVOURS, type Flavour } from './flavours';
+import { HIDDEN_LEAF, type Hierarchy, type Layout } from './layout';
+import { driverFor, type CgroupDriver } from './driver';
 import { readText } from '../proc/read-text';
 
 /** The hierarchy path of child `name` of `cg`. */
@@ -30,8 +30,9 @@ export interface KeyEntry {
 export class CgroupFs {
   constructor(readonly layout: Layout) {}
 
-  flavour(h: Hierarchy): Flavour {
-    return FLAVOURS[h.version];
+  /** The driver of the hierarchy's version: everything that differs between v1 and v2. */
+  driver(h: Hierarchy): CgroupDriver {
+    return driverFor(h);
   }
 
   /** 'memory:/a/b' or 'memory:/a/b/memory.max', for messages. */
@@ -49,7 +50,7 @@ export class CgroupFs {
   path(h: Hierarchy, cg: string, file?: string): string {
     const dir = this.dir(h, cg);
     if (file === undefined || file === '') return dir;
-    if (file.includes('/') && !file.startsWith(`${FLAVOURS[2].leaf}/`)) throw new CgmError('InvalidArgs', `bad file name ${file}`);
+    if (file.includes('/') && !file.startsWith(`${HIDDEN_LEAF}/`)) throw new CgmError('InvalidArgs', `bad file name ${file}`);
     return `${dir}/${file}`;
   }
 
@@ -172,7 +173,7 @@ export class CgroupFs {
 
   /** Names of the child cgroups, the hidden leaf excluded. */
   children(h: Hierarchy, cg: string): string[] {
-    const leaf = this.flavour(h).leaf;
+    const leaf = this.driver(h).leaf;
     let entries: fs.Dirent[];
     try {
       entries = fs.readdirSync(this.dir(h, cg), { withFileTypes: true });

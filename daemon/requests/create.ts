@@ -101,25 +101,10 @@ function createIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, made: 
       continue;
     }
     made.push({ h, cg: next });
-    if (cgfs.flavour(h).inheritsSubtreeControl) inheritSubtreeControl(cgfs, h, current, next);
+    cgfs.driver(h).prepareChild(cgfs, h, current, next);
     cgfs.chownAll(h, next, caller.r.uid, caller.r.gid);
     existed = -1;
     current = next;
   }
   return existed;
-}
-
-/**
- * v2: enable in the child whatever the parent enables for its children, so controllers
- * reach every level a delegatee creates (reference §7.4). Tasks live in the hidden
- * leaf, so the no-internal-processes rule never blocks this.
- */
-function inheritSubtreeControl(cgfs: CgroupFs, h: Hierarchy, parent: string, child: string): void {
-  let enabled: string[];
-  try {
-    enabled = cgfs.readFile(h, parent, 'cgroup.subtree_control', 4096).split(/\s+/).filter((c) => c !== '');
-  } catch {
-    return;
-  }
-  if (enabled.length > 0) cgfs.writeFile(h, child, 'cgroup.subtree_control', enabled.map((c) => `+${c}`).join(' '));
 }

@@ -18,6 +18,8 @@ import { createScmHandlers } from '../scm';
 
 const s = (v: unknown): string => v as string;
 const n = (v: unknown): number => v as number;
+/** An empty reply, once a settling operation (freeze, kill) has finished. */
+const noReply = (done: void | Promise<void>): unknown[] | Promise<unknown[]> => (done instanceof Promise ? done.then(() => []) : []);
 
 /** Plain call: r = p = the connection's peer; `daemonAsProxy` for the Abs methods whose base is the hierarchy root. */
 function plainCaller(rt: Runtime, ctx: CallContext, daemonAsProxy = false): Caller {
@@ -45,7 +47,7 @@ export function createHandlers(rt: Runtime): Map<string, MethodHandler> {
     ['MovePid', (ctx, [c, cg, pid]) => (movePid(rt, plainCaller(rt, ctx), s(c), s(cg), n(pid), false), [])],
     ['MovePidAbs', (ctx, [c, cg, pid]) => (movePid(rt, plainCaller(rt, ctx, true), s(c), s(cg), n(pid), true), [])],
     ['GetValue', (ctx, [c, cg, key]) => [getValue(rt, plainCaller(rt, ctx), s(c), s(cg), s(key))]],
-    ['SetValue', (ctx, [c, cg, key, value]) => (setValue(rt, plainCaller(rt, ctx), s(c), s(cg), s(key), s(value)), [])],
+    ['SetValue', (ctx, [c, cg, key, value]) => noReply(setValue(rt, plainCaller(rt, ctx), s(c), s(cg), s(key), s(value)))],
     ['Remove', (ctx, [c, cg, recursive]) => [remove(rt, plainCaller(rt, ctx), s(c), s(cg), n(recursive))]],
     ['GetTasks', (ctx, [c, cg]) => [getTasks(rt, plainCaller(rt, ctx), s(c), s(cg))]],
     ['GetTasksRecursive', (ctx, [c, cg]) => [getTasksRecursive(rt, plainCaller(rt, ctx), s(c), s(cg))]],

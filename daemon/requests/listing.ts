@@ -22,7 +22,7 @@ function sortedUnique(ids: Iterable<number>): number[] {
 /** Tasks of one cgroup: v1 its `tasks` (threads, as the original); v2 the cgroup and its leaf. */
 function tasksOf(rt: Runtime, h: Hierarchy, cg: string): number[] {
   const { cgfs } = rt;
-  const file = cgfs.flavour(h).tasksFile;
+  const file = cgfs.driver(h).tasksFile;
   const home = taskHome(rt, h, cg);
   const pids = cgfs.readPids(h, cg, file);
   if (home !== cg && cgfs.isDirectory(h, home)) pids.push(...cgfs.readPids(h, home, file));

@@ -3,7 +3,6 @@
 // writes as root, so it enforces containment itself: the victim must already sit
 // inside the base (r's cgroup, or p's for MovePidAbs) and the target is always inside it.
 import { CgmError } from '../errors';
-import { childOf } from '../cgroupfs/cgroupfs';
 import type { Hierarchy } from '../cgroupfs/layout';
 import { assertPid, isUnder, mayMovePid } from '../policy';
 import type { Runtime } from '../runtime';
@@ -22,8 +21,7 @@ interface Move {
  * the cgroup may still enable controllers for children. A v2 root holds tasks itself.
  */
 export function taskHome(rt: Runtime, h: Hierarchy, cg: string): string {
-  const leaf = rt.cgfs.flavour(h).leaf;
-  return leaf && cg !== '/' ? childOf(cg, leaf) : cg;
+  return rt.cgfs.driver(h).taskHome(cg);
 }
 
 /** Creates the v2 leaf on first use, owned like its cgroup (reference §7.4). */
@@ -57,7 +55,7 @@ export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup:
     assertAccess(rt, caller, h, path, undefined, 'read');
     // The v2 leaf's file is owned like the cgroup's own, so checking the cgroup's file
     // decides before anything is created.
-    assertAccess(rt, caller, h, path, rt.cgfs.flavour(h).moveFile, 'write');
+    assertAccess(rt, caller, h, path, rt.cgfs.driver(h).moveFile, 'write');
     return { h, from, to: path };
   });
 
@@ -65,13 +63,13 @@ export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup:
   try {
     for (const move of plan) {
       const home = ensureTaskHome(rt, move.h, move.to);
-      rt.cgfs.writeFile(move.h, home, rt.cgfs.flavour(move.h).moveFile, `${pid}\n`);
+      rt.cgfs.writeFile(move.h, home, rt.cgfs.driver(move.h).moveFile, `${pid}\n`);
       done.push(move);
     }
   } catch (err) {
     for (const move of done.reverse()) {
       try {
-        rt.cgfs.writeFile(move.h, taskHome(rt, move.h, move.from), rt.cgfs.flavour(move.h).moveFile, `${pid}\n`);
+        rt.cgfs.writeFile(move.h, taskHome(rt, move.h, move.from), rt.cgfs.driver(move.h).moveFile, `${pid}\n`);
       } catch {
         // best effort; the task may have exited
       }

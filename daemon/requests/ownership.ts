@@ -3,7 +3,7 @@
 // but never change the limits of the cgroup it was given. A failure part-way restores
 // the owners and modes this call changed.
 import { CgmError } from '../errors';
-import { childOf, type CgroupFs } from '../cgroupfs/cgroupfs';
+import type { CgroupFs } from '../cgroupfs/cgroupfs';
 import type { Hierarchy } from '../cgroupfs/layout';
 import { assertChmodFile, assertIdArg, assertMode, mayChown, quoteArg } from '../policy';
 import type { Runtime } from '../runtime';
@@ -61,16 +61,16 @@ function chownIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, uid: nu
   assertAccess(rt, caller, h, path, undefined, 'readwrite');
   remember(cgfs, h, path, undefined, changed);
   cgfs.chown(h, path, undefined, uid, gid);
-  const flavour = cgfs.flavour(h);
-  for (const file of flavour.delegateFiles()) {
+  const driver = cgfs.driver(h);
+  for (const file of driver.delegateFiles()) {
     // Not every delegatable file exists in every cgroup (memory.* without memory enabled).
     if (remember(cgfs, h, path, file, changed)) cgfs.chown(h, path, file, uid, gid);
   }
-  if (flavour.leaf && cgfs.isDirectory(h, childOf(path, flavour.leaf))) {
-    const leaf = childOf(path, flavour.leaf);
+  const leaf = driver.taskHome(path);
+  if (leaf !== path && cgfs.isDirectory(h, leaf)) {
     remember(cgfs, h, leaf, undefined, changed);
     cgfs.chown(h, leaf, undefined, uid, gid);
-    if (remember(cgfs, h, leaf, flavour.moveFile, changed)) cgfs.chown(h, leaf, flavour.moveFile, uid, gid);
+    if (remember(cgfs, h, leaf, driver.moveFile, changed)) cgfs.chown(h, leaf, driver.moveFile, uid, gid);
   }
 }
 

@@ -38,7 +38,7 @@ function removeIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, recurs
 /** The first task found anywhere in the subtree, if any. */
 function findTasks(rt: Runtime, h: Hierarchy, cg: string): { cg: string; pid: number } | undefined {
   const { cgfs } = rt;
-  const file = cgfs.flavour(h).moveFile;
+  const file = cgfs.driver(h).moveFile;
   for (const where of [cg, taskHome(rt, h, cg)]) {
     if (!cgfs.isDirectory(h, where)) continue;
     const pids = cgfs.readPids(h, where, file);
@@ -53,9 +53,5 @@ function findTasks(rt: Runtime, h: Hierarchy, cg: string): { cg: string; pid: nu
 
 /** Depth-first rmdir: children, then the hidden leaf, then the cgroup itself. */
 function removeTree(rt: Runtime, h: Hierarchy, cg: string): void {
-  const { cgfs } = rt;
-  for (const child of cgfs.children(h, cg)) removeTree(rt, h, childOf(cg, child));
-  const home = taskHome(rt, h, cg);
-  if (home !== cg && cgfs.isDirectory(h, home)) cgfs.rmdir(h, home);
-  cgfs.rmdir(h, cg);
+  rt.cgfs.driver(h).removeSubtree(rt.cgfs, h, cg);
 }

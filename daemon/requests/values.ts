@@ -1,6 +1,7 @@
 // GetValue and SetValue (reference §5.8, §5.9, SPEC §2.2): one existing file of one
 // cgroup inside the caller's subtree; the key is a plain file name, and the files that
-// move tasks or steer the release agent cannot be set.
+// move tasks or steer the release agent cannot be set. The other cgroup version's key
+// names are translated, and freeze/kill settle before the reply (the hierarchy's driver).
 import { CgmError } from '../errors';
 import type { Hierarchy } from '../cgroupfs/layout';
 import { assertKey, assertSettableKey, assertValue, MAX_VALUE_BYTES } from '../policy';
@@ -24,17 +25,26 @@ export function getValue(rt: Runtime, caller: Caller, controller: string, cgroup
   const h = singleHierarchy(rt, controller);
   assertKey(key);
   const cg = readableCgroup(rt, caller, h, cgroup);
-  assertKeyAccess(rt, caller, h, cg, key, 'read');
-  return rt.cgfs.readFile(h, cg, key, MAX_READ_BYTES).replace(/\n+$/, '');
+  // The key itself, or its translation from the other cgroup version's names (driver).
+  const plan = rt.cgfs.driver(h).planGet(rt.cgfs, h, cg, key, MAX_READ_BYTES);
+  for (const file of plan.files) assertKeyAccess(rt, caller, h, cg, file, 'read');
+  return plan.run();
 }
 
-export function setValue(rt: Runtime, caller: Caller, controller: string, cgroup: string, key: string, value: string): void {
+/**
+ * Returns a promise only where the kernel's state must settle first (freezing, and
+ * killing through a freeze); every other write is done when this returns.
+ */
+export function setValue(rt: Runtime, caller: Caller, controller: string, cgroup: string, key: string, value: string): void | Promise<void> {
   const h = singleHierarchy(rt, controller);
   assertSettableKey(key);
   assertValue(value);
   const cg = readableCgroup(rt, caller, h, cgroup);
-  assertKeyAccess(rt, caller, h, cg, key, 'write');
   const text = value === '' || value.endsWith('\n') ? value : `${value}\n`;
   if (Buffer.byteLength(text) > MAX_VALUE_BYTES) throw new CgmError('LimitsExceeded', `value is longer than ${MAX_VALUE_BYTES} bytes`);
-  rt.cgfs.writeFile(h, cg, key, text);
+  // The key itself, its translation, or freeze/kill (driver); the caller needs write
+  // access to every file the plan writes, exactly as for a plain SetValue.
+  const plan = rt.cgfs.driver(h).planSet(rt.cgfs, h, cg, key, text);
+  for (const file of plan.files) assertKeyAccess(rt, caller, h, cg, file, 'write');
+  return plan.run();
 }

@@ -26,13 +26,15 @@ interface ScmMethod {
   /** a second credential follows the requestor's: the victim pid, or Chown's uid/gid */
   needsVictim: boolean;
   /** the operation; `args` are the D-Bus arguments without the fd */
-  run(rt: Runtime, caller: Caller, args: unknown[], victim: Ucred | undefined): Datagram[];
+  run(rt: Runtime, caller: Caller, args: unknown[], victim: Ucred | undefined): Datagram[] | Promise<Datagram[]>;
   failure(): Datagram[];
 }
 
 const s = (v: unknown): string => v as string;
 const n = (v: unknown): number => v as number;
 const victimOf = (v: Ucred | undefined): Ucred => v as Ucred;
+/** R.ok(), once a settling operation (freeze, kill) has finished. */
+const okWhenDone = (done: void | Promise<void>): Datagram[] | Promise<Datagram[]> => (done instanceof Promise ? done.then(() => R.ok()) : R.ok());
 
 const SCM_METHODS: ReadonlyMap<string, ScmMethod> = new Map<string, ScmMethod>([
   ['GetPidCgroupScm', { needsVictim: true, failure: R.emptyDatagram, run: (rt, c, [ctl], v) => R.text(getPidCgroup(rt, c, s(ctl), victimOf(v).pid, false)) }],
@@ -44,7 +46,7 @@ const SCM_METHODS: ReadonlyMap<string, ScmMethod> = new Map<string, ScmMethod>([
   ['MovePidScm', { needsVictim: true, failure: R.failed, run: (rt, c, [ctl, cg], v) => (movePid(rt, c, s(ctl), s(cg), victimOf(v).pid, false), R.ok()) }],
   ['MovePidAbsScm', { needsVictim: true, failure: R.failed, run: (rt, c, [ctl, cg], v) => (movePid(rt, c, s(ctl), s(cg), victimOf(v).pid, true), R.ok()) }],
   ['GetValueScm', { needsVictim: false, failure: R.emptyDatagram, run: (rt, c, [ctl, cg, key]) => R.text(getValue(rt, c, s(ctl), s(cg), s(key))) }],
-  ['SetValueScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg, key, value]) => (setValue(rt, c, s(ctl), s(cg), s(key), s(value)), R.ok()) }],
+  ['SetValueScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg, key, value]) => okWhenDone(setValue(rt, c, s(ctl), s(cg), s(key), s(value))) }],
   ['RemoveScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg, recursive]) => R.existedByte(remove(rt, c, s(ctl), s(cg), n(recursive))) }],
   ['GetTasksScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.tasksPayload(getTasks(rt, c, s(ctl), s(cg))) }],
   ['GetTasksRecursiveScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.tasksPayload(getTasksRecursive(rt, c, s(ctl), s(cg))) }],

@@ -1,0 +1,54 @@
+// Helpers for freezing and killing a subtree, shared by both drivers: waiting for the
+// kernel's freezer to settle without blocking other requests, and the kill fallback
+// (freeze, SIGKILL every task of the subtree, thaw) for v1 and for v2 kernels before
+// cgroup.kill (Linux 5.14). Frozen tasks cannot fork, so no task escapes the list.
+import { CgmError } from '../errors';
+import type { CgroupFs } from './cgroupfs';
+import { subtreeOf } from './subtree-walk';
+import type { Hierarchy } from './layout';
+
+/** How long a freeze may take to settle before SetValue gives up (tasks in D state can delay it). */
+export const FREEZE_TIMEOUT_MS = 10_000;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `isDone` with growing pauses (1 ms to 50 ms) until true; Timeout error after `timeoutMs`. */
+export async function waitUntil(isDone: () => boolean, what: string, timeoutMs = FREEZE_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let pause = 1; !isDone(); pause = Math.min(pause * 2, 50)) {
+    if (Date.now() > deadline) throw new CgmError('Timeout', `${what} did not settle within ${timeoutMs} ms`);
+    await sleep(pause);
+  }
+}
+
+/** Every process of the subtree, as the daemon's pid namespace names them. */
+export function subtreePids(cgfs: CgroupFs, h: Hierarchy, cg: string, leaf: string | undefined): number[] {
+  const pids = new Set<number>();
+  for (const at of subtreeOf(cgfs, h, cg, leaf)) {
+    try {
+      for (const pid of cgfs.readPids(h, at, 'cgroup.procs')) pids.add(pid);
+    } catch {
+      // removed while we walked: nothing to kill there
+    }
+  }
+  return [...pids];
+}
+
+/**
+ * The kill fallback: freeze the subtree, SIGKILL every task in it, thaw it (v1's frozen
+ * tasks only die once thawed). The subtree is thawed even when a kill fails.
+ */
+export async function killByFreezing(freeze: (frozen: boolean) => Promise<void>, pids: () => number[]): Promise<void> {
+  await freeze(true);
+  try {
+    for (const pid of pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // gone already is fine
+      }
+    }
+  } finally {
+    await freeze(false);
+  }
+}

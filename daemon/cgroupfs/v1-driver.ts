@@ -1,0 +1,54 @@
+// The cgroup v1 driver: tasks live in the cgroup itself, remove-on-empty is the kernel's
+// notify_on_release, Chown hands over `tasks` and `cgroup.procs`, freezing is the freezer
+// hierarchy's freezer.state, and v2 key names are translated (limit-translation.ts).
+import { CgmError } from '../errors';
+import type { CgroupFs } from './cgroupfs';
+import type { CgroupDriver, SetPlan } from './driver';
+import { removeSubtreeDirs } from './subtree-walk';
+import { killByFreezing, subtreePids, waitUntil } from './freeze-kill';
+import type { Hierarchy } from './layout';
+import { subtreeActionOf, type SubtreeAction } from './limit-translation';
+import { planGetValue, planSetValue } from './value-plans';
+
+const FREEZER_STATE = 'freezer.state';
+
+/** Writes FROZEN or THAWED and waits until the whole subtree has left FREEZING (Documentation/admin-guide/cgroup-v1/freezer-subsystem.rst). */
+async function setFrozen(cgfs: CgroupFs, h: Hierarchy, cg: string, frozen: boolean): Promise<void> {
+  const want = frozen ? 'FROZEN' : 'THAWED';
+  cgfs.writeFile(h, cg, FREEZER_STATE, `${want}\n`);
+  await waitUntil(() => cgfs.readFile(h, cg, FREEZER_STATE, 64).trim() === want, `freezing ${cgfs.describe(h, cg)}`);
+}
+
+function planAction(cgfs: CgroupFs, h: Hierarchy, cg: string, key: string, action: SubtreeAction): SetPlan {
+  if (!cgfs.fileExists(h, cg, FREEZER_STATE)) {
+    throw new CgmError('FileNotFound', `no key ${key} in ${cgfs.describe(h, cg)}: on cgroup v1, freezing and killing go through the freezer hierarchy`);
+  }
+  if (action.kind === 'freeze') return { files: [FREEZER_STATE], run: () => setFrozen(cgfs, h, cg, action.frozen) };
+  return {
+    files: [FREEZER_STATE],
+    run: () => killByFreezing((frozen) => setFrozen(cgfs, h, cg, frozen), () => subtreePids(cgfs, h, cg, undefined)),
+  };
+}
+
+export const V1_DRIVER: CgroupDriver = {
+  version: 1,
+  tasksFile: 'tasks',
+  moveFile: 'cgroup.procs',
+  leaf: undefined,
+  autoRemove: 'notify-on-release',
+  // SPEC §2.2: both, as 0.41 did (0.42 forgot cgroup.procs).
+  delegateFiles: () => ['tasks', 'cgroup.procs'],
+  taskHome: (cg) => cg,
+  prepareChild: () => undefined,
+  isSubtreeEmpty(cgfs, h, cg) {
+    if (cgfs.readPids(h, cg, 'cgroup.procs').length > 0) return false;
+    return cgfs.children(h, cg).every((child) => this.isSubtreeEmpty(cgfs, h, cg === '/' ? `/${child}` : `${cg}/${child}`));
+  },
+  removeSubtree: (cgfs, h, cg) => removeSubtreeDirs(cgfs, h, cg, undefined),
+  planGet: (cgfs, h, cg, key, maxBytes) => planGetValue(1, cgfs, h, cg, key, maxBytes),
+  planSet(cgfs, h, cg, key, value) {
+    const action = subtreeActionOf(key, value);
+    if (action !== undefined) return planAction(cgfs, h, cg, key, action);
+    return planSetValue(1, cgfs, h, cg, key, value);
+  },
+};

@@ -1,0 +1,106 @@
+// Seed scenario: a Docker-style container (--memory 256m, --cpus 1.5, --pids-limit 100) set
+// through the daemon with the v1 key names and with the v2 names, on v1 and on v2, checked
+// in the kernel's own files, read back in the names used, and pids.max refusing a fork.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { titled } from '../../helpers';
+import { layoutSkipReason, startScenario, type Kind, type LayoutName, type ScenarioEnv } from './scenario-layout';
+
+type Naming = 'v1 names' | 'v2 names';
+
+/** What Docker writes, in each version's words: [controller kind, key, value]. */
+const SETTINGS: Readonly<Record<Naming, ReadonlyArray<[Kind, string, string]>>> = {
+  'v1 names': [
+    ['memory', 'memory.limit_in_bytes', '268435456'],
+    // Docker's default --memory-swap is twice --memory.
+    ['memory', 'memory.memsw.limit_in_bytes', '536870912'],
+    ['cpu', 'cpu.cfs_period_us', '100000'],
+    ['cpu', 'cpu.cfs_quota_us', '150000'],
+    ['pids', 'pids.max', '100'],
+  ],
+  'v2 names': [
+    ['memory', 'memory.max', '268435456'],
+    ['memory', 'memory.swap.max', '268435456'],
+    ['cpu', 'cpu.max', '150000 100000'],
+    ['pids', 'pids.max', '100'],
+  ],
+};
+
+/** What the kernel's files hold afterwards, whatever names were used. */
+const KERNEL: Readonly<Record<LayoutName, ReadonlyArray<[Kind, string, string]>>> = {
+  v1: [
+    ['memory', 'memory.limit_in_bytes', '268435456'],
+    ['memory', 'memory.memsw.limit_in_bytes', '536870912'],
+    ['cpu', 'cpu.cfs_period_us', '100000'],
+    ['cpu', 'cpu.cfs_quota_us', '150000'],
+    ['pids', 'pids.max', '100'],
+  ],
+  v2: [
+    ['memory', 'memory.max', '268435456'],
+    ['memory', 'memory.swap.max', '268435456'],
+    ['cpu', 'cpu.max', '150000 100000'],
+    ['pids', 'pids.max', '100'],
+  ],
+};
+
+describe.each<LayoutName>(['v1', 'v2'])('Docker-style container on %s', (layout) => {
+  const reason = layoutSkipReason(layout);
+  describe.skipIf(reason !== undefined)(titled(`on cgroup ${layout}`, reason), () => {
+    let s: ScenarioEnv;
+    beforeAll(async () => {
+      s = await startScenario(layout);
+    }, 60_000);
+    afterAll(async () => {
+      await s?.stop();
+    });
+
+    describe.each<Naming>(['v1 names', 'v2 names'])('set with the %s', (naming) => {
+      const name = `docker-${naming.slice(0, 2)}`;
+      const rel = (): string => `${s.env.baseName}/${name}`;
+
+      it('creates the container and sets every limit', async () => {
+        await s.client.create('all', rel());
+        for (const [kind, key, value] of SETTINGS[naming]) {
+          if (key.startsWith('memory.memsw') || key === 'memory.swap.max') {
+            // Swap accounting is a kernel option; without it there is nothing to set.
+            const swapFile = layout === 'v1' ? 'memory.memsw.limit_in_bytes' : 'memory.swap.max';
+            if (!exists(s, kind, name, swapFile)) continue;
+          }
+          await s.client.setValue(s.controller(kind), rel(), key, value);
+        }
+      });
+
+      it("leaves the kernel's files as Docker would on this version", () => {
+        for (const [kind, file, value] of KERNEL[layout]) {
+          if (!exists(s, kind, name, file) && (file.includes('swap') || file.includes('memsw'))) continue;
+          expect(`${file} = ${s.read(kind, name, file)}`).toBe(`${file} = ${value}`);
+        }
+      });
+
+      it('reads every limit back in the names it was set with', async () => {
+        for (const [kind, key, value] of SETTINGS[naming]) {
+          const swapFile = layout === 'v1' ? 'memory.memsw.limit_in_bytes' : 'memory.swap.max';
+          if ((key.includes('swap') || key.includes('memsw')) && !exists(s, kind, name, swapFile)) continue;
+          expect(`${key} = ${await s.client.getValue(s.controller(kind), rel(), key)}`).toBe(`${key} = ${value}`);
+        }
+      });
+
+      it('refuses a fork once pids.max is reached', async () => {
+        await s.client.setValue(s.controller('pids'), rel(), 'pids.max', '1');
+        // Only the pids hierarchy places the shell in the container; the others keep it in the base.
+        const r = await s.env.run(['sh', '-c', 'sleep 0 & wait; echo forked'], { at: { [s.label('pids')]: name } });
+        expect(r.stdout).not.toContain('forked');
+        expect(r.stderr).toMatch(/cannot fork|resource temporarily unavailable/i);
+        await s.client.setValue(s.controller('pids'), rel(), 'pids.max', '100');
+      });
+    });
+  });
+});
+
+function exists(s: ScenarioEnv, kind: Kind, rel: string, file: string): boolean {
+  try {
+    s.read(kind, rel, file);
+    return true;
+  } catch {
+    return false;
+  }
+}
