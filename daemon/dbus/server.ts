@@ -8,7 +8,8 @@ import { listen, closeFd, type Ucred } from '../../addon';
 import { CgmError, ERROR_CATALOG } from '../errors';
 import type { Logger } from '../logger';
 import { logRequest, type RequestFields } from '../request-log';
-import { ServerConnection } from './connection';
+import { ServerConnection, type ConnectionLimits } from './connection';
+import { FairShare } from './fair-share';
 import { API_VERSION, INTERFACE_NAME, METHODS_BY_NAME, OBJECT_PATH, introspectionXml, type MethodSpec } from './interface';
 import { BodyError, decodeBody, MessageType, type Message } from './wire';
 
@@ -39,8 +40,26 @@ export interface ServerOptions {
   maxMessage: number;
   /** simultaneous connections one uid may hold; beyond it calls get LimitsExceeded */
   maxConnectionsPerUid: number;
+  /** how long a new connection has to finish the SASL handshake (default 5000) */
+  handshakeTimeoutMs?: number;
+  /** reply bytes held for a peer that does not read them before its calls are no longer read (default 128 KiB) */
+  maxQueuedOutput?: number;
+  /** CPU time one uid's messages may take per turn of the event loop (default 2 ms) */
+  turnBudgetMs?: number;
   apiVersion?: number;
 }
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
+export const DEFAULT_MAX_QUEUED_OUTPUT = 128 * 1024;
+const DEFAULT_TURN_BUDGET_MS = 2;
+/**
+ * Connections over a uid's limit that are still accepted, each only to be told
+ * LimitsExceeded on its first call (or closed at the handshake deadline); beyond these
+ * a uid's new connections are closed at once.
+ */
+const OVER_LIMIT_GRACE = 8;
+/** How often a repeated transport warning (refused connections, accept paused) is logged. */
+const WARN_EVERY_MS = 1000;
 
 const PEER_INTERFACE = 'org.freedesktop.DBus.Peer';
 const INTROSPECTABLE = 'org.freedesktop.DBus.Introspectable';
@@ -75,10 +94,36 @@ export class DBusServer {
   private machineId: string | undefined;
   private stopping = false;
   private readonly xml: string;
+  private readonly fairShare: FairShare;
+  private readonly warned = new Map<string, { at: number; suppressed: number }>();
+  private readonly connectionLimits: ConnectionLimits;
 
   constructor(private readonly options: ServerOptions) {
     this.xml = introspectionXml();
-    this.listener = listen(options.listenFd, (fd) => this.accept(fd));
+    this.fairShare = new FairShare((options.turnBudgetMs ?? DEFAULT_TURN_BUDGET_MS) * 1e6);
+    this.connectionLimits = {
+      maxMessage: options.maxMessage,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      maxQueuedOutput: options.maxQueuedOutput ?? DEFAULT_MAX_QUEUED_OUTPUT,
+    };
+    this.listener = listen(
+      options.listenFd,
+      (fd) => this.accept(fd),
+      (errno) => this.warnThrottled('accept', { errno: -errno, code: errno === 24 ? 'EMFILE' : errno === 23 ? 'ENFILE' : undefined }, 'accept failed, retrying shortly'),
+    );
+  }
+
+  /** Logs a repeated warning at most once per WARN_EVERY_MS per key, with how many were left out. */
+  private warnThrottled(key: string, fields: Record<string, unknown>, msg: string): void {
+    const now = Date.now();
+    const w = this.warned.get(key);
+    if (w && now - w.at < WARN_EVERY_MS) {
+      w.suppressed++;
+      return;
+    }
+    this.options.log.warn({ ...fields, suppressed: w?.suppressed ?? 0 }, msg);
+    this.warned.set(key, { at: now, suppressed: 0 });
+    if (this.warned.size > 10_000) this.warned.clear(); // uids come and go; never grow without bound
   }
 
   get connectionCount(): number {
@@ -92,9 +137,12 @@ export class DBusServer {
     }
     let conn: ServerConnection;
     try {
-      conn = new ServerConnection(this.nextId++, fd, this.guid, this.options.maxMessage, {
+      conn = new ServerConnection(this.nextId++, fd, this.guid, this.connectionLimits, {
         onMessage: (c, m, fds) => this.onMessage(c, m, fds),
         onClose: (c, reason) => this.onClose(c, reason),
+        mayProcess: (c) => this.fairShare.mayRun(c.peer.uid),
+        waitTurn: (_c, resume) => this.fairShare.waitTurn(resume),
+        charge: (c, ns) => this.fairShare.charge(c.peer.uid, ns),
       });
     } catch (err) {
       closeFd(fd);
@@ -103,9 +151,15 @@ export class DBusServer {
     }
     const count = (this.perUid.get(conn.peer.uid) ?? 0) + 1;
     this.perUid.set(conn.peer.uid, count);
-    if (count > this.options.maxConnectionsPerUid) this.overLimit.add(conn);
     this.connections.add(conn);
     this.options.log.debug({ conn: conn.id, peer: conn.peer }, 'connection accepted');
+    const limit = this.options.maxConnectionsPerUid;
+    if (count <= limit) return;
+    // Over the limit: a few connections stay to be told why on their first call; the rest go at once.
+    this.warnThrottled(`uid ${conn.peer.uid}`, { peer: conn.peer, limit }, 'too many connections from one uid');
+    if (count > limit + OVER_LIMIT_GRACE) return conn.close('connection limit');
+    this.overLimit.add(conn);
+    conn.keepDeadlinePastHandshake();
   }
 
   private onClose(conn: ServerConnection, reason: string): void {
