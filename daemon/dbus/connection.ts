@@ -29,6 +29,11 @@ export interface ConnectionEvents {
   waitTurn(conn: ServerConnection, resume: () => void): void;
   /** the CPU time (ns) handling one message took, parsing included */
   charge(conn: ServerConnection, ns: number): void;
+  /**
+   * The bytes received and not yet handled (partial messages mostly) changed by `delta`;
+   * false when the peer's uid now holds too many, and this connection must go.
+   */
+  inputHeld(conn: ServerConnection, delta: number): boolean;
 }
 
 export interface ConnectionLimits {
@@ -60,6 +65,7 @@ export class ServerConnection {
   private pausedBy = 0;
   private deadline: NodeJS.Timeout | undefined;
   private keepDeadline = false;
+  private reportedInput = 0;
   /** requests whose reply (or Scm conversation) is still outstanding */
   inFlight = 0;
 
@@ -155,6 +161,7 @@ export class ServerConnection {
       this.reader.push(data, fds);
       if (this.reader.heldFds > MAX_HELD_FDS) return this.close('too many fds');
       this.drainMessages();
+      this.reportInput();
       return;
     }
     // Our client pipelines its first call (which may carry an fd) right behind BEGIN.
@@ -249,6 +256,18 @@ export class ServerConnection {
     if (this.pausedBy !== 0) return;
     this.socket.setReading(true);
     this.drainMessages(); // what was read before the pause
+    this.reportInput();
+  }
+
+  // Partial messages (up to --max-message-size each) are held in memory; the server bounds
+  // their sum per uid, so a uid's many connections cannot each hold a nearly complete one.
+  private reportInput(): void {
+    if (this.closed) return;
+    const now = this.reader.buffered;
+    const delta = now - this.reportedInput;
+    if (delta === 0) return;
+    this.reportedInput = now;
+    if (!this.events.inputHeld(this, delta)) this.close('too much buffered input for this uid');
   }
 
   private clearDeadline(): void {
@@ -302,6 +321,8 @@ export class ServerConnection {
     this.uncork(); // replies already produced still go out (e.g. LimitsExceeded before closing)
     this.closed = true;
     this.clearDeadline();
+    if (this.reportedInput !== 0) this.events.inputHeld(this, -this.reportedInput);
+    this.reportedInput = 0;
     this.socket.close();
     this.reader.takeStrayFds().forEach(closeFd);
     if (this.cgroupFd !== undefined) fs.closeSync(this.cgroupFd);

@@ -58,6 +58,11 @@ const DEFAULT_TURN_BUDGET_MS = 2;
  * a uid's new connections are closed at once.
  */
 const OVER_LIMIT_GRACE = 8;
+/**
+ * Bytes received and not yet handled that all connections of one uid may hold (at least
+ * four largest messages): legitimate clients hold a few small calls at most.
+ */
+const MIN_INPUT_PER_UID = 16 * 1024 * 1024;
 /** How often a repeated transport warning (refused connections, accept paused) is logged. */
 const WARN_EVERY_MS = 1000;
 
@@ -87,6 +92,8 @@ export class DBusServer {
   private readonly listener: { close(): void };
   private readonly connections = new Set<ServerConnection>();
   private readonly perUid = new Map<number, number>();
+  private readonly inputPerUid = new Map<number, number>();
+  private readonly maxInputPerUid: number;
   private readonly overLimit = new WeakSet<ServerConnection>();
   private nextId = 1;
   private inFlight = 0;
@@ -101,6 +108,7 @@ export class DBusServer {
   constructor(private readonly options: ServerOptions) {
     this.xml = introspectionXml();
     this.fairShare = new FairShare((options.turnBudgetMs ?? DEFAULT_TURN_BUDGET_MS) * 1e6);
+    this.maxInputPerUid = Math.max(MIN_INPUT_PER_UID, 4 * options.maxMessage);
     this.connectionLimits = {
       maxMessage: options.maxMessage,
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -143,6 +151,7 @@ export class DBusServer {
         mayProcess: (c) => this.fairShare.mayRun(c.peer.uid),
         waitTurn: (_c, resume) => this.fairShare.waitTurn(resume),
         charge: (c, ns) => this.fairShare.charge(c.peer.uid, ns),
+        inputHeld: (c, delta) => this.inputHeld(c, delta),
       });
     } catch (err) {
       closeFd(fd);
@@ -160,6 +169,16 @@ export class DBusServer {
     if (count > limit + OVER_LIMIT_GRACE) return conn.close('connection limit');
     this.overLimit.add(conn);
     conn.keepDeadlinePastHandshake();
+  }
+
+  private inputHeld(conn: ServerConnection, delta: number): boolean {
+    const uid = conn.peer.uid;
+    const total = (this.inputPerUid.get(uid) ?? 0) + delta;
+    if (total <= 0) this.inputPerUid.delete(uid);
+    else this.inputPerUid.set(uid, total);
+    if (delta <= 0 || total <= this.maxInputPerUid) return true;
+    this.warnThrottled(`input ${uid}`, { peer: conn.peer, limit: this.maxInputPerUid }, 'too much buffered input from one uid');
+    return false;
   }
 
   private onClose(conn: ServerConnection, reason: string): void {

@@ -127,7 +127,10 @@ async function main(): Promise<void> {
     await client.call(PING);
     await sleep(500);
     const baselineFds = fdCount(pid);
+    // --only <substring>: run just the matching attacks (and the baseline)
+    const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
     const run = async (name: string, start: () => Promise<RunningAttack | undefined>, note?: string): Promise<void> => {
+      if (only !== undefined && !name.includes(only) && !name.startsWith('none')) return;
       process.stderr.write(`bench:dos ${name}...\n`);
       rows.push(await measure(env, client as RawClient, baselineFds, name, start, note));
     };
@@ -135,6 +138,7 @@ async function main(): Promise<void> {
     await run('half-open x5000', () => startAttack(env, { attack: 'half-open', connections: 5000, durationMs: 8000 }));
     await run('half-open AUTH x5000', () => startAttack(env, { attack: 'half-open', connections: 5000, durationMs: 8000, partialAuth: true }));
     await run('no-read 8x20000', () => startAttack(env, { attack: 'no-read', connections: 8, calls: 20_000, durationMs: 5000 }), '8 x 166 MB of replies asked');
+    await run('partial 264 x 1 MiB', () => startAttack(env, { attack: 'partial', connections: 264, messageBytes: 1024 * 1024 - 64, durationMs: 5000 }));
     await run('no-reply flood x16', () => startAttack(env, { attack: 'no-reply-flood', connections: 16, durationMs: 8000 }));
     await run('fd flood 200k (16/msg)', () => startAttack(env, { attack: 'fd-flood', calls: 200_000, durationMs: 30_000 }));
     await run('fd flood 200k (253/msg)', () => startPythonFdFlood(env, 200_000, 30_000));
@@ -142,7 +146,7 @@ async function main(): Promise<void> {
     // EMFILE: the daemon's soft limit lowered to 200 more fds than it holds idle.
     const limits = /^Max open files\s+(\d+)\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'));
     const [soft, hard] = [Number(limits?.[1]), Number(limits?.[2])];
-    execFileSync('prlimit', ['--pid', String(pid), `--nofile=${baselineFds + 200}:${hard}`]);
+    if (only === undefined || 'EMFILE'.includes(only)) execFileSync('prlimit', ['--pid', String(pid), `--nofile=${baselineFds + 200}:${hard}`]);
     try {
       await run('EMFILE half-open x5000', () => startAttack(env, { attack: 'half-open', connections: 5000, durationMs: 8000 }), `RLIMIT_NOFILE ${baselineFds + 200}`);
     } finally {

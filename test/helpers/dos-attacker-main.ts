@@ -7,7 +7,7 @@ import { closeFd, connectUnix, openSocket, socketPair, type NativeSocket } from 
 import { encodeMessage, Flag, MessageReader, MessageType, type OutgoingMessage } from '../../daemon/dbus/wire';
 import { INTERFACE, OBJECT_PATH } from './dbus-tools';
 
-export type AttackName = 'no-read' | 'no-reply-flood' | 'half-open' | 'fd-flood' | 'scm-silent';
+export type AttackName = 'no-read' | 'no-reply-flood' | 'half-open' | 'fd-flood' | 'scm-silent' | 'partial';
 
 export interface AttackSpec {
   socket: string;
@@ -22,6 +22,8 @@ export interface AttackSpec {
   partialAuth?: boolean;
   /** scm-silent: the controller to name in the calls */
   controller?: string;
+  /** partial: the size of the message of which all but the last byte is sent */
+  messageBytes?: number;
 }
 
 export interface AttackReport {
@@ -237,6 +239,20 @@ async function run(spec: AttackSpec): Promise<AttackReport> {
       }
       fs.closeSync(fd);
       await sleep(200);
+      break;
+    }
+    case 'partial': {
+      // Slow loris: every connection sends all of one large message but its last byte.
+      const size = spec.messageBytes ?? 1024 * 1024;
+      for (let i = 0; i < n; i++) {
+        const c = open();
+        c.hello();
+        const frame = c.frame('GetValue', INTERFACE, { signature: 'sss', body: ['x', 'x', 'k'.repeat(size - 200)] });
+        c.write(frame.subarray(0, frame.length - 1));
+        report.sent++;
+      }
+      emit({ event: 'ready' });
+      await sleep(duration);
       break;
     }
     case 'scm-silent': {

@@ -14,6 +14,9 @@ const SCM_TIMEOUT_MS = 1500;
 const MAX_PENDING_SCM_PER_UID = 20;
 const MAX_QUEUED_OUTPUT = 64 * 1024;
 const MIB = 1024 * 1024;
+const MAX_MESSAGE = 2 * MIB;
+/** what all connections of one uid may hold of messages not yet complete (server.ts: max(16 MiB, 4 messages)) */
+const MAX_INPUT_PER_UID = 16 * MIB;
 
 const reason = skipReason({ named: 1, tools: ['prlimit', 'python3'] });
 const suite = reason ? describe.skip : describe;
@@ -32,6 +35,7 @@ suite(titled('denial of service', reason), () => {
         '--scm-timeout', String(SCM_TIMEOUT_MS),
         '--max-pending-scm-per-uid', String(MAX_PENDING_SCM_PER_UID),
         '--max-queued-output', String(MAX_QUEUED_OUTPUT),
+        '--max-message-size', String(MAX_MESSAGE),
         // nothing but the attacks may open fds in the daemon (the EMFILE test counts them)
         '--mount-poll-interval', '0',
       ],
@@ -93,6 +97,24 @@ suite(titled('denial of service', reason), () => {
     expect(report.stalledBytes, 'the attacker could not write all its calls: the daemon stopped reading').toBeGreaterThan(0);
     expect(report.replies, 'every call answered once the client reads').toBe(calls);
     expect(peak - rssBefore, 'daemon RSS growth').toBeLessThan(64 * MIB);
+    expect(report.recovered).toBe(true);
+    await expectFdsBackToBaseline();
+  }, 120_000);
+
+  it('bounds what the connections of one uid may hold of incomplete messages', async () => {
+    const size = MAX_MESSAGE - 64;
+    const rssBefore = rssBytes(pid);
+    const rss = sampleMax(() => rssBytes(pid));
+    const attack = await startAttack(env, { attack: 'partial', connections: MAX_CONNECTIONS_PER_UID + 8, messageBytes: size, durationMs: 1000 });
+    await attack.ready;
+    await pingAsRoot();
+    const report = await attack.done;
+    const peak = rss.stop();
+    const kept = report.opened - report.closedByDaemon;
+    expect(kept * size, 'bytes of partial messages the daemon kept').toBeLessThanOrEqual(MAX_INPUT_PER_UID);
+    expect(report.closedByDaemon).toBeGreaterThan(0);
+    expect(peak - rssBefore, 'daemon RSS growth').toBeLessThan(MAX_INPUT_PER_UID + 32 * MIB);
+    expect(env.logLines().some((l) => l.msg === 'too much buffered input from one uid')).toBe(true);
     expect(report.recovered).toBe(true);
     await expectFdsBackToBaseline();
   });
