@@ -5,7 +5,7 @@
 // not read stop the reading of its calls (README "Denial of service").
 import * as fs from 'node:fs';
 import type { Logger } from '../logger';
-import { openSocket, peerCred, closeFd, type NativeSocket, type Ucred } from '../../addon';
+import { openSocket, closeFd, type NativeSocket, type Ucred } from '../../addon';
 import { SaslServer } from './sasl';
 import { MessageReader, ProtocolError, encodeMessage, type Message, type OutgoingMessage, MessageType, Flag } from './wire';
 
@@ -72,13 +72,14 @@ export class ServerConnection {
   constructor(
     id: number,
     fd: number,
+    /** the fd's SO_PEERCRED, read by the caller before anything else */
+    peer: Ucred,
     guid: string,
     private readonly limits: ConnectionLimits,
     private readonly events: ConnectionEvents,
   ) {
     this.id = id;
-    // Read before anything else: if the peer is already gone this throws and the caller drops the fd.
-    this.peer = peerCred(fd);
+    this.peer = peer;
     this.sasl = new SaslServer(guid);
     this.reader = new MessageReader(limits.maxMessage);
     this.socket = openSocket(

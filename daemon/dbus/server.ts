@@ -4,11 +4,11 @@
 // A handler's exception never escapes: it becomes a named error reply.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { listen, closeFd, type Ucred } from '../../addon';
+import { listen, closeFd, peerCred, type Ucred } from '../../addon';
 import { CgmError, ERROR_CATALOG } from '../errors';
 import type { Logger } from '../logger';
 import { logRequest, type RequestFields } from '../request-log';
-import { ServerConnection, type ConnectionLimits } from './connection';
+import { ServerConnection, type ConnectionEvents, type ConnectionLimits } from './connection';
 import { FairShare } from './fair-share';
 import { API_VERSION, INTERFACE_NAME, METHODS_BY_NAME, OBJECT_PATH, introspectionXml, type MethodSpec } from './interface';
 import { BodyError, decodeBody, MessageType, type Message } from './wire';
@@ -104,6 +104,14 @@ export class DBusServer {
   private readonly fairShare: FairShare;
   private readonly warned = new Map<string, { at: number; suppressed: number }>();
   private readonly connectionLimits: ConnectionLimits;
+  private readonly connectionEvents: ConnectionEvents = {
+    onMessage: (c, m, fds) => this.onMessage(c, m, fds),
+    onClose: (c, reason) => this.onClose(c, reason),
+    mayProcess: (c) => this.fairShare.mayRun(c.peer.uid),
+    waitTurn: (_c, resume) => this.fairShare.waitTurn(resume),
+    charge: (c, ns) => this.fairShare.charge(c.peer.uid, ns),
+    inputHeld: (c, delta) => this.inputHeld(c, delta),
+  };
 
   constructor(private readonly options: ServerOptions) {
     this.xml = introspectionXml();
@@ -145,30 +153,30 @@ export class DBusServer {
     }
     let conn: ServerConnection;
     try {
-      conn = new ServerConnection(this.nextId++, fd, this.guid, this.connectionLimits, {
-        onMessage: (c, m, fds) => this.onMessage(c, m, fds),
-        onClose: (c, reason) => this.onClose(c, reason),
-        mayProcess: (c) => this.fairShare.mayRun(c.peer.uid),
-        waitTurn: (_c, resume) => this.fairShare.waitTurn(resume),
-        charge: (c, ns) => this.fairShare.charge(c.peer.uid, ns),
-        inputHeld: (c, delta) => this.inputHeld(c, delta),
-      });
+      // Read before anything else: if the peer is already gone this throws and the fd is dropped.
+      const peer = peerCred(fd);
+      const count = (this.perUid.get(peer.uid) ?? 0) + 1;
+      const limit = this.options.maxConnectionsPerUid;
+      if (count > limit) this.warnThrottled(`uid ${peer.uid}`, { peer, limit }, 'too many connections from one uid');
+      // Over the limit: a few connections stay to be told why on their first call; the rest
+      // go at once, before they cost more than an accept (a flood of them is cheap to refuse).
+      if (count > limit + OVER_LIMIT_GRACE) {
+        closeFd(fd);
+        return;
+      }
+      conn = new ServerConnection(this.nextId++, fd, peer, this.guid, this.connectionLimits, this.connectionEvents);
+      this.perUid.set(peer.uid, count);
+      if (count > limit) {
+        this.overLimit.add(conn);
+        conn.keepDeadlinePastHandshake();
+      }
     } catch (err) {
       closeFd(fd);
       this.options.log.debug({ err }, 'connection dropped at accept');
       return;
     }
-    const count = (this.perUid.get(conn.peer.uid) ?? 0) + 1;
-    this.perUid.set(conn.peer.uid, count);
     this.connections.add(conn);
     this.options.log.debug({ conn: conn.id, peer: conn.peer }, 'connection accepted');
-    const limit = this.options.maxConnectionsPerUid;
-    if (count <= limit) return;
-    // Over the limit: a few connections stay to be told why on their first call; the rest go at once.
-    this.warnThrottled(`uid ${conn.peer.uid}`, { peer: conn.peer, limit }, 'too many connections from one uid');
-    if (count > limit + OVER_LIMIT_GRACE) return conn.close('connection limit');
-    this.overLimit.add(conn);
-    conn.keepDeadlinePastHandshake();
   }
 
   private inputHeld(conn: ServerConnection, delta: number): boolean {
