@@ -15,6 +15,8 @@ export interface NativeSocket {
   setReading(on: boolean): void;
   readonly fd: number;
   readonly pendingWrites: number;
+  /** bytes written but still waiting for the peer to read (held in our memory) */
+  readonly queuedBytes: number;
 }
 
 /**
@@ -29,10 +31,14 @@ export interface SocketAddresses {
   peer: Buffer | undefined;
 }
 export type CloseHandler = (errno: number) => void;
+/** Called when a write queue that had to wait for the peer has emptied. */
+export type DrainHandler = () => void;
+/** Called when accept fails for lack of fds or memory (errno); accepting resumes after a pause. */
+export type AcceptErrorHandler = (errno: number) => void;
 
 interface NativeModule {
-  Socket: new (fd: number, datagram: boolean, onRead: ReadHandler, onClose: CloseHandler) => NativeSocket;
-  Listener: new (fd: number, onConnection: (fd: number) => void) => { close(): void };
+  Socket: new (fd: number, datagram: boolean, onRead: ReadHandler, onClose: CloseHandler, onDrain?: DrainHandler) => NativeSocket;
+  Listener: new (fd: number, onConnection: (fd: number) => void, onError?: AcceptErrorHandler, retryMs?: number) => { close(): void };
   listenUnix(path: string, backlog: number): number;
   connectUnix(path: string): number;
   peerCred(fd: number): Ucred;
@@ -82,9 +88,9 @@ function assertPath(p: string): void {
 }
 
 /** Wraps an fd we own into a polled socket; the socket owns and closes the fd. */
-export function openSocket(fd: number, datagram: boolean, onRead: ReadHandler, onClose: CloseHandler): NativeSocket {
+export function openSocket(fd: number, datagram: boolean, onRead: ReadHandler, onClose: CloseHandler, onDrain?: DrainHandler): NativeSocket {
   assertFd(fd);
-  return new CheckedSocket(new native.Socket(fd, datagram, onRead, onClose));
+  return new CheckedSocket(onDrain ? new native.Socket(fd, datagram, onRead, onClose, onDrain) : new native.Socket(fd, datagram, onRead, onClose));
 }
 
 class CheckedSocket implements NativeSocket {
@@ -115,11 +121,21 @@ class CheckedSocket implements NativeSocket {
   get pendingWrites(): number {
     return this.inner.pendingWrites;
   }
+
+  get queuedBytes(): number {
+    return this.inner.queuedBytes;
+  }
 }
 
-export function listen(fd: number, onConnection: (fd: number) => void): { close(): void } {
+/**
+ * Accepts connections on listening socket `fd`. When accept runs out of fds or memory,
+ * accepting pauses for `retryMs` (pending connections wait in the backlog) and
+ * `onError` hears the errno once per pause.
+ */
+export function listen(fd: number, onConnection: (fd: number) => void, onError?: AcceptErrorHandler, retryMs = 100): { close(): void } {
   assertFd(fd);
-  return new native.Listener(fd, onConnection);
+  if (!Number.isInteger(retryMs) || retryMs < 1 || retryMs > 60_000) throw new TypeError(`bad retry interval: ${retryMs}`);
+  return new native.Listener(fd, onConnection, onError ?? (() => undefined), retryMs);
 }
 
 export function listenUnix(socketPath: string, backlog = 4096): number {

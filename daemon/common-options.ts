@@ -29,6 +29,9 @@ export interface CommonOptionValues {
   maxConnectionsPerUid: number;
   maxMessageSize: number;
   maxPendingScm: number;
+  maxPendingScmPerUid: number;
+  handshakeTimeout: number;
+  maxQueuedOutput: number;
 }
 
 /** The common options as the daemon and cgproxy use them. */
@@ -39,6 +42,9 @@ export interface CommonOptions {
   maxConnectionsPerUid: number;
   maxMessageSize: number;
   maxPendingScm: number;
+  maxPendingScmPerUid: number;
+  handshakeTimeoutMs: number;
+  maxQueuedOutput: number;
 }
 
 export function commonOptionsFrom(o: CommonOptionValues): CommonOptions {
@@ -49,6 +55,9 @@ export function commonOptionsFrom(o: CommonOptionValues): CommonOptions {
     maxConnectionsPerUid: o.maxConnectionsPerUid,
     maxMessageSize: o.maxMessageSize,
     maxPendingScm: o.maxPendingScm,
+    maxPendingScmPerUid: o.maxPendingScmPerUid,
+    handshakeTimeoutMs: o.handshakeTimeout,
+    maxQueuedOutput: o.maxQueuedOutput,
   };
 }
 
@@ -65,5 +74,8 @@ export function addCommonOptions(command: Command, env: NodeJS.ProcessEnv, scmTi
     .option('--log-file <path>', 'write the JSON log lines to this file instead of stderr')
     .option('--max-connections-per-uid <n>', 'simultaneous connections one uid may hold', integer(1, 1_000_000), 256)
     .option('--max-message-size <bytes>', 'largest D-Bus message accepted', integer(1024, 128 * 1024 * 1024), 1024 * 1024)
-    .option('--max-pending-scm <n>', 'Scm requests one connection may have waiting for credentials', integer(1, 100_000), 64);
+    .option('--max-pending-scm <n>', 'Scm requests one connection may have waiting for credentials', integer(1, 100_000), 64)
+    .option('--max-pending-scm-per-uid <n>', 'Scm requests all connections of one uid may have waiting for credentials', integer(1, 1_000_000), 256)
+    .option('--handshake-timeout <ms>', 'how long a new connection has to finish authenticating (also how long one over its uid\'s connection limit may stay)', integer(100, 600_000), 5000)
+    .option('--max-queued-output <bytes>', 'reply bytes held for a client that does not read them; beyond it its calls are not read until it does', integer(4096, 128 * 1024 * 1024), 128 * 1024);
 }

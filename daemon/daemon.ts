@@ -108,6 +108,8 @@ export async function startDaemon(options: DaemonOptions, log: Logger, env: Node
     log,
     maxMessage: options.maxMessageSize,
     maxConnectionsPerUid: options.maxConnectionsPerUid,
+    handshakeTimeoutMs: options.handshakeTimeoutMs,
+    maxQueuedOutput: options.maxQueuedOutput,
   });
   const mountWatch = new MountWatch(options.mountPollMs, () => {
     try {

@@ -54,10 +54,12 @@ async function main(): Promise<void> {
   }
   const server = new DBusServer({
     listenFd,
-    handlers: createForwardingHandlers({ upstream, timeoutMs: options.scmTimeoutMs, maxPendingPerConnection: options.maxPendingScm }),
+    handlers: createForwardingHandlers({ upstream, timeoutMs: options.scmTimeoutMs, maxPendingPerConnection: options.maxPendingScm, maxPendingPerUid: options.maxPendingScmPerUid }),
     log,
     maxMessage: options.maxMessageSize,
     maxConnectionsPerUid: options.maxConnectionsPerUid,
+    handshakeTimeoutMs: options.handshakeTimeoutMs,
+    maxQueuedOutput: options.maxQueuedOutput,
   });
   log.info({ socket: options.socket, upstream: options.upstream }, 'serving');
   sdNotify('READY=1\nSTATUS=forwarding', log);

@@ -120,7 +120,9 @@ ssize_t SendWithControl(int fd, const char* data, size_t len, const std::vector<
 // Socket: a connected unix socket (stream or datagram) read and written by the
 // addon itself, so that SCM_RIGHTS and SCM_CREDENTIALS survive. Reads are
 // delivered as onRead(data, fds|undefined, cred|undefined); end of stream or a
-// read error as onClose(errnoOrZero). An explicit close() calls neither.
+// read error as onClose(errnoOrZero). An explicit close() calls neither. The
+// optional onDrain() is called when a write queue that had to wait empties, so
+// that JS can bound what a peer that does not read makes it buffer.
 class Socket : public Napi::ObjectWrap<Socket> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -129,16 +131,18 @@ class Socket : public Napi::ObjectWrap<Socket> {
                         InstanceMethod("close", &Socket::Close),
                         InstanceMethod("setReading", &Socket::SetReading),
                         InstanceAccessor("fd", &Socket::GetFd, nullptr),
-                        InstanceAccessor("pendingWrites", &Socket::GetPending, nullptr)});
+                        InstanceAccessor("pendingWrites", &Socket::GetPending, nullptr),
+                        InstanceAccessor("queuedBytes", &Socket::GetQueuedBytes, nullptr)});
   }
 
-  // new Socket(fd, isDatagram, onRead, onClose); takes ownership of fd.
+  // new Socket(fd, isDatagram, onRead, onClose, onDrain?); takes ownership of fd.
   explicit Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) {
     Napi::Env env = info.Env();
     fd_ = info[0].As<Napi::Number>().Int32Value();
     dgram_ = info[1].As<Napi::Boolean>().Value();
     onRead_ = Napi::Persistent(info[2].As<Napi::Function>());
     onClose_ = Napi::Persistent(info[3].As<Napi::Function>());
+    if (info.Length() > 4 && info[4].IsFunction()) onDrain_ = Napi::Persistent(info[4].As<Napi::Function>());
     context_ = new Napi::AsyncContext(env, "cgmanager:socket");
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
@@ -181,11 +185,16 @@ class Socket : public Napi::ObjectWrap<Socket> {
   Napi::AsyncContext* context_ = nullptr;
   Napi::FunctionReference onRead_;
   Napi::FunctionReference onClose_;
+  Napi::FunctionReference onDrain_;
   std::deque<Pending> queue_;
+  size_t queuedBytes_ = 0;  // bytes of queue_ not yet sent
 
   Napi::Value GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
   Napi::Value GetPending(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(queue_.size()));
+  }
+  Napi::Value GetQueuedBytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(queuedBytes_));
   }
 
   void UpdatePoll() {
@@ -221,7 +230,14 @@ class Socket : public Napi::ObjectWrap<Socket> {
       self->UpdatePoll();
       return;
     }
-    if (events & UV_WRITABLE) self->Flush();
+    if (events & UV_WRITABLE) {
+      bool waited = !self->queue_.empty();
+      self->Flush();
+      if (waited && self->queue_.empty() && !self->closed_ && !self->onDrain_.IsEmpty()) {
+        self->onDrain_.MakeCallback(self->Value(), {}, *self->context_);
+        if (env.IsExceptionPending()) return;
+      }
+    }
     if ((events & UV_READABLE) && !self->closed_) self->ReadSome();
     self->UpdatePoll();
   }
@@ -300,7 +316,10 @@ class Socket : public Napi::ObjectWrap<Socket> {
       }
       for (int f : p.fds) ::close(f);
       p.fds.clear();
-      p.offset += static_cast<size_t>(n);
+      size_t left = p.data.size() - p.offset;
+      size_t done = dgram_ ? left : static_cast<size_t>(n);
+      p.offset += done;
+      queuedBytes_ -= done;
       if (dgram_ || p.offset >= p.data.size()) queue_.pop_front();
     }
   }
@@ -309,6 +328,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     for (Pending& p : queue_)
       for (int f : p.fds) ::close(f);
     queue_.clear();
+    queuedBytes_ = 0;
   }
 
   // write(buffer, fds?, cred?) -> 0 sent, 1 queued, -errno refused (e.g. -ESRCH for a
@@ -342,6 +362,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     }
     p.hasCred = hasCred;
     if (hasCred) p.cred = cred;
+    queuedBytes_ += p.data.size();
     queue_.push_back(std::move(p));
     UpdatePoll();
     return Napi::Number::New(env, 1);
@@ -383,17 +404,25 @@ class Socket : public Napi::ObjectWrap<Socket> {
 
 // ---------------------------------------------------------------------------
 // Listener: accepts on a listening unix socket fd and hands each new fd
-// (non-blocking, close-on-exec) to onConnection(fd).
+// (non-blocking, close-on-exec) to onConnection(fd). When accept fails for lack
+// of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM) the listening socket stays
+// readable, so a level-triggered poll would spin at full CPU: instead polling
+// pauses for retryMs and then resumes, and onError(errno) tells JS once per
+// pause. Connections wait in the kernel's backlog meanwhile and are served as
+// soon as fds free up.
 class Listener : public Napi::ObjectWrap<Listener> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Listener", {InstanceMethod("close", &Listener::Close)});
   }
 
+  // new Listener(fd, onConnection, onError?, retryMs?)
   explicit Listener(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Listener>(info) {
     Napi::Env env = info.Env();
     fd_ = info[0].As<Napi::Number>().Int32Value();
     onConnection_ = Napi::Persistent(info[1].As<Napi::Function>());
+    if (info.Length() > 2 && info[2].IsFunction()) onError_ = Napi::Persistent(info[2].As<Napi::Function>());
+    if (info.Length() > 3 && info[3].IsNumber()) retryMs_ = info[3].As<Napi::Number>().Uint32Value();
     context_ = new Napi::AsyncContext(env, "cgmanager:listener");
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
@@ -406,6 +435,9 @@ class Listener : public Napi::ObjectWrap<Listener> {
       return;
     }
     poll_->data = this;
+    timer_ = new uv_timer_t;
+    uv_timer_init(loop, timer_);
+    timer_->data = this;
     Ref();
     uv_poll_start(poll_, UV_READABLE, &Listener::OnPoll);
   }
@@ -414,9 +446,16 @@ class Listener : public Napi::ObjectWrap<Listener> {
 
  private:
   int fd_ = -1;
+  uint64_t retryMs_ = 100;
   uv_poll_t* poll_ = nullptr;
+  uv_timer_t* timer_ = nullptr;
   Napi::AsyncContext* context_ = nullptr;
   Napi::FunctionReference onConnection_;
+  Napi::FunctionReference onError_;
+
+  static bool IsResourceShortage(int err) {
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+  }
 
   static void OnPoll(uv_poll_t* handle, int status, int events) {
     Listener* self = static_cast<Listener*>(handle->data);
@@ -427,12 +466,28 @@ class Listener : public Napi::ObjectWrap<Listener> {
     for (int i = 0; i < 64 && self->poll_; i++) {
       int fd = accept4(self->fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        return;  // EAGAIN, or EMFILE: try again on the next wake-up
+        int err = errno;
+        if (err == EINTR || err == ECONNABORTED) continue;
+        if (IsResourceShortage(err)) self->Pause(err);
+        return;  // EAGAIN: the backlog is empty
       }
       self->onConnection_.MakeCallback(self->Value(), {Napi::Number::New(env, fd)}, *self->context_);
       if (env.IsExceptionPending()) return;
     }
+  }
+
+  void Pause(int err) {
+    uv_poll_stop(poll_);
+    uv_timer_start(timer_, &Listener::OnRetry, retryMs_, 0);
+    if (!onError_.IsEmpty()) {
+      Napi::Env env = Env();
+      onError_.MakeCallback(Value(), {Napi::Number::New(env, err)}, *context_);
+    }
+  }
+
+  static void OnRetry(uv_timer_t* handle) {
+    Listener* self = static_cast<Listener*>(handle->data);
+    if (self->poll_) uv_poll_start(self->poll_, UV_READABLE, &Listener::OnPoll);
   }
 
   // close(): stops accepting; the listening fd itself stays open (the caller owns it).
@@ -441,6 +496,9 @@ class Listener : public Napi::ObjectWrap<Listener> {
       uv_poll_stop(poll_);
       uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
       poll_ = nullptr;
+      uv_timer_stop(timer_);
+      uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+      timer_ = nullptr;
       Unref();
     }
     return info.Env().Undefined();

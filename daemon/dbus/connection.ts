@@ -1,18 +1,48 @@
 // One accepted D-Bus peer connection: the kernel's peer credentials, the SASL
 // handshake, message framing and replies. A malformed frame closes this connection
-// only; writes after the peer left are no-ops.
+// only; writes after the peer left are no-ops. What a hostile peer can make it hold is
+// bounded: the handshake has a deadline, received fds a cap, and replies the peer does
+// not read stop the reading of its calls (README "Denial of service").
 import * as fs from 'node:fs';
 import type { Logger } from '../logger';
-import { openSocket, peerCred, closeFd, type NativeSocket, type Ucred } from '../../addon';
+import { openSocket, closeFd, type NativeSocket, type Ucred } from '../../addon';
 import { SaslServer } from './sasl';
 import { MessageReader, ProtocolError, encodeMessage, type Message, type OutgoingMessage, MessageType, Flag } from './wire';
 
 const MAX_AUTH_BYTES = 16 * 1024;
+/** fds a connection may hold before the message that claims them is complete: one message's worth during the handshake */
+const MAX_HANDSHAKE_FDS = 16;
+/** after the handshake: a few messages' worth (each carries at most 16, wire.ts) */
+const MAX_HELD_FDS = 64;
+
+// Why reading from the peer is paused; reading resumes when no reason is left.
+const PAUSED_FOR_OUTPUT = 1;
+const PAUSED_FOR_TURN = 2;
 const PROC_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 export interface ConnectionEvents {
   onMessage(conn: ServerConnection, message: Message, fds: number[]): void;
   onClose(conn: ServerConnection, reason: string): void;
+  /** whether this connection may handle another message in this turn of the event loop (its uid's fair share) */
+  mayProcess(conn: ServerConnection): boolean;
+  /** calls `resume` once it may again */
+  waitTurn(conn: ServerConnection, resume: () => void): void;
+  /** the CPU time (ns) handling one message took, parsing included */
+  charge(conn: ServerConnection, ns: number): void;
+  /**
+   * The bytes received and not yet handled (partial messages mostly) changed by `delta`;
+   * false when the peer's uid now holds too many, and this connection must go.
+   */
+  inputHeld(conn: ServerConnection, delta: number): boolean;
+}
+
+export interface ConnectionLimits {
+  /** largest incoming message in bytes */
+  maxMessage: number;
+  /** how long the peer has to finish the SASL handshake */
+  handshakeTimeoutMs: number;
+  /** reply bytes held for a peer that does not read them, beyond which its calls are no longer read */
+  maxQueuedOutput: number;
 }
 
 export class ServerConnection {
@@ -31,22 +61,56 @@ export class ServerConnection {
   private cgroupFd: number | undefined;
   private childLog: Logger | undefined;
   private nextSerial = 1;
+  private corkedBytes = 0;
+  private pausedBy = 0;
+  private deadline: NodeJS.Timeout | undefined;
+  private keepDeadline = false;
+  private reportedInput = 0;
   /** requests whose reply (or Scm conversation) is still outstanding */
   inFlight = 0;
 
   constructor(
     id: number,
     fd: number,
+    /** the fd's SO_PEERCRED, read by the caller before anything else */
+    peer: Ucred,
     guid: string,
-    maxMessage: number,
+    private readonly limits: ConnectionLimits,
     private readonly events: ConnectionEvents,
   ) {
     this.id = id;
-    // Read before anything else: if the peer is already gone this throws and the caller drops the fd.
-    this.peer = peerCred(fd);
+    this.peer = peer;
     this.sasl = new SaslServer(guid);
-    this.reader = new MessageReader(maxMessage);
-    this.socket = openSocket(fd, false, (data, fds) => this.onData(data, fds), (errno) => this.finish(errno ? `socket error ${errno}` : 'peer closed'));
+    this.reader = new MessageReader(limits.maxMessage);
+    this.socket = openSocket(
+      fd,
+      false,
+      (data, fds) => this.onData(data, fds),
+      (errno) => this.finish(errno ? `socket error ${errno}` : 'peer closed'),
+      () => this.resume(PAUSED_FOR_OUTPUT),
+    );
+    // A peer that connects and never finishes the handshake would hold an fd (and a slot of
+    // its uid's connection limit) for ever.
+    this.deadline = setTimeout(() => this.close('handshake timeout'), limits.handshakeTimeoutMs);
+    this.deadline.unref();
+  }
+
+  /**
+   * Keeps the handshake deadline armed past BEGIN: for a connection over its uid's limit,
+   * which may only hear why it is refused, so it cannot hold its fd by staying silent.
+   */
+  keepDeadlinePastHandshake(): void {
+    this.keepDeadline = true;
+  }
+
+  /** Reply bytes produced but not yet read by the peer. */
+  get queuedOutput(): number {
+    return this.closed ? 0 : this.socket.queuedBytes + this.corkedBytes;
+  }
+
+  /** Whether reading from the peer is paused (its replies pile up, or its uid used its turn). */
+  get isPaused(): boolean {
+    return this.pausedBy !== 0;
   }
 
   /** A child of `base` with this connection's peer bound as the requestor (serialised once). */
@@ -90,12 +154,22 @@ export class ServerConnection {
       return;
     }
     if (this.open) {
+      if (fds && !this.sasl.unixFdNegotiated) {
+        // Nobody may make us hold fds it did not negotiate; a message that needed them fails to parse.
+        fds.forEach(closeFd);
+        fds = undefined;
+      }
       this.reader.push(data, fds);
+      if (this.reader.heldFds > MAX_HELD_FDS) return this.close('too many fds');
       this.drainMessages();
+      this.reportInput();
       return;
     }
     // Our client pipelines its first call (which may carry an fd) right behind BEGIN.
-    if (fds) this.handshakeFds.push(...fds);
+    if (fds) {
+      this.handshakeFds.push(...fds);
+      if (this.handshakeFds.length > MAX_HANDSHAKE_FDS) return this.close('too many fds');
+    }
     let text = data.toString('latin1');
     if (!this.sawNul) {
       if (text.charCodeAt(0) !== 0) return this.close('no credentials byte');
@@ -113,6 +187,7 @@ export class ServerConnection {
       if ('close' in step) return this.close('authentication failed');
       if ('begin' in step) {
         this.open = true;
+        if (!this.keepDeadline) this.clearDeadline();
         // busctl pipelines its first message right behind BEGIN.
         const rest = Buffer.from(this.authBuffer, 'latin1');
         this.authBuffer = '';
@@ -124,32 +199,87 @@ export class ServerConnection {
     if (this.authBuffer.length > MAX_AUTH_BYTES) this.close('handshake too long');
   }
 
+  // Handles the complete messages buffered, unless paused. Stops (and pauses reading) when
+  // the peer leaves more than maxQueuedOutput of replies unread: a client that sends calls
+  // and never reads would otherwise make us buffer without bound, and a small call can have
+  // a large reply (Introspect). Resumes when the socket drains.
+  private drainMessages(): void {
+    while (!this.closed && this.pausedBy === 0) {
+      if (!this.drainBatch()) return;
+      if (this.socket.queuedBytes > this.limits.maxQueuedOutput) return this.pause(PAUSED_FOR_OUTPUT);
+    }
+  }
+
   // Replies produced while handling one batch of received bytes leave in one write: a
   // client that pipelines N calls costs one wake-up, not N (a sendmsg that wakes a peer
-  // on another CPU is the most expensive thing a call does here).
-  private drainMessages(): void {
+  // on another CPU is the most expensive thing a call does here). Returns true when it
+  // stopped because the batch's replies reached maxQueuedOutput.
+  private drainBatch(): boolean {
     this.corked = [];
     try {
       for (;;) {
+        if (this.queuedOutput > this.limits.maxQueuedOutput) return true;
+        if (this.reader.buffered > 0 && !this.events.mayProcess(this)) {
+          this.pause(PAUSED_FOR_TURN);
+          this.events.waitTurn(this, () => this.resume(PAUSED_FOR_TURN));
+          return false;
+        }
+        const started = process.hrtime.bigint();
         let next: { message: Message; fds: number[] } | undefined;
         try {
           next = this.reader.next();
         } catch (err) {
           this.close(err instanceof ProtocolError ? `protocol error: ${err.message}` : String(err));
-          return;
+          return false;
         }
-        if (!next) return;
-        this.events.onMessage(this, next.message, next.fds);
-        if (this.closed) return;
+        if (!next) return false;
+        try {
+          this.events.onMessage(this, next.message, next.fds);
+        } finally {
+          this.events.charge(this, Number(process.hrtime.bigint() - started));
+        }
+        if (this.closed) return false;
       }
     } finally {
       this.uncork();
     }
   }
 
+  private pause(reason: number): void {
+    if (this.closed) return;
+    if (this.pausedBy === 0) this.socket.setReading(false);
+    this.pausedBy |= reason;
+  }
+
+  private resume(reason: number): void {
+    if (this.closed || (this.pausedBy & reason) === 0) return;
+    this.pausedBy &= ~reason;
+    if (this.pausedBy !== 0) return;
+    this.socket.setReading(true);
+    this.drainMessages(); // what was read before the pause
+    this.reportInput();
+  }
+
+  // Partial messages (up to --max-message-size each) are held in memory; the server bounds
+  // their sum per uid, so a uid's many connections cannot each hold a nearly complete one.
+  private reportInput(): void {
+    if (this.closed) return;
+    const now = this.reader.buffered;
+    const delta = now - this.reportedInput;
+    if (delta === 0) return;
+    this.reportedInput = now;
+    if (!this.events.inputHeld(this, delta)) this.close('too much buffered input for this uid');
+  }
+
+  private clearDeadline(): void {
+    if (this.deadline !== undefined) clearTimeout(this.deadline);
+    this.deadline = undefined;
+  }
+
   private uncork(): void {
     const pending = this.corked;
     this.corked = undefined;
+    this.corkedBytes = 0;
     if (!pending || pending.length === 0 || this.closed) return;
     this.socket.write(pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending));
   }
@@ -158,6 +288,7 @@ export class ServerConnection {
     if (this.closed) return;
     if (this.corked && !fds) {
       this.corked.push(buf);
+      this.corkedBytes += buf.length;
       return;
     }
     if (this.corked) this.uncork();
@@ -190,6 +321,9 @@ export class ServerConnection {
     if (this.closed) return;
     this.uncork(); // replies already produced still go out (e.g. LimitsExceeded before closing)
     this.closed = true;
+    this.clearDeadline();
+    if (this.reportedInput !== 0) this.events.inputHeld(this, -this.reportedInput);
+    this.reportedInput = 0;
     this.socket.close();
     this.reader.takeStrayFds().forEach(closeFd);
     if (this.cgroupFd !== undefined) fs.closeSync(this.cgroupFd);

@@ -4,11 +4,12 @@
 // A handler's exception never escapes: it becomes a named error reply.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { listen, closeFd, type Ucred } from '../../addon';
+import { listen, closeFd, peerCred, type Ucred } from '../../addon';
 import { CgmError, ERROR_CATALOG } from '../errors';
 import type { Logger } from '../logger';
 import { logRequest, type RequestFields } from '../request-log';
-import { ServerConnection } from './connection';
+import { ServerConnection, type ConnectionEvents, type ConnectionLimits } from './connection';
+import { FairShare } from './fair-share';
 import { API_VERSION, INTERFACE_NAME, METHODS_BY_NAME, OBJECT_PATH, introspectionXml, type MethodSpec } from './interface';
 import { BodyError, decodeBody, MessageType, type Message } from './wire';
 
@@ -39,8 +40,31 @@ export interface ServerOptions {
   maxMessage: number;
   /** simultaneous connections one uid may hold; beyond it calls get LimitsExceeded */
   maxConnectionsPerUid: number;
+  /** how long a new connection has to finish the SASL handshake (default 5000) */
+  handshakeTimeoutMs?: number;
+  /** reply bytes held for a peer that does not read them before its calls are no longer read (default 128 KiB) */
+  maxQueuedOutput?: number;
+  /** CPU time one uid's messages may take per turn of the event loop (default 2 ms) */
+  turnBudgetMs?: number;
   apiVersion?: number;
 }
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
+export const DEFAULT_MAX_QUEUED_OUTPUT = 128 * 1024;
+const DEFAULT_TURN_BUDGET_MS = 2;
+/**
+ * Connections over a uid's limit that are still accepted, each only to be told
+ * LimitsExceeded on its first call (or closed at the handshake deadline); beyond these
+ * a uid's new connections are closed at once.
+ */
+const OVER_LIMIT_GRACE = 8;
+/**
+ * Bytes received and not yet handled that all connections of one uid may hold (at least
+ * four largest messages): legitimate clients hold a few small calls at most.
+ */
+const MIN_INPUT_PER_UID = 16 * 1024 * 1024;
+/** How often a repeated transport warning (refused connections, accept paused) is logged. */
+const WARN_EVERY_MS = 1000;
 
 const PEER_INTERFACE = 'org.freedesktop.DBus.Peer';
 const INTROSPECTABLE = 'org.freedesktop.DBus.Introspectable';
@@ -68,6 +92,8 @@ export class DBusServer {
   private readonly listener: { close(): void };
   private readonly connections = new Set<ServerConnection>();
   private readonly perUid = new Map<number, number>();
+  private readonly inputPerUid = new Map<number, number>();
+  private readonly maxInputPerUid: number;
   private readonly overLimit = new WeakSet<ServerConnection>();
   private nextId = 1;
   private inFlight = 0;
@@ -75,10 +101,45 @@ export class DBusServer {
   private machineId: string | undefined;
   private stopping = false;
   private readonly xml: string;
+  private readonly fairShare: FairShare;
+  private readonly warned = new Map<string, { at: number; suppressed: number }>();
+  private readonly connectionLimits: ConnectionLimits;
+  private readonly connectionEvents: ConnectionEvents = {
+    onMessage: (c, m, fds) => this.onMessage(c, m, fds),
+    onClose: (c, reason) => this.onClose(c, reason),
+    mayProcess: (c) => this.fairShare.mayRun(c.peer.uid),
+    waitTurn: (_c, resume) => this.fairShare.waitTurn(resume),
+    charge: (c, ns) => this.fairShare.charge(c.peer.uid, ns),
+    inputHeld: (c, delta) => this.inputHeld(c, delta),
+  };
 
   constructor(private readonly options: ServerOptions) {
     this.xml = introspectionXml();
-    this.listener = listen(options.listenFd, (fd) => this.accept(fd));
+    this.fairShare = new FairShare((options.turnBudgetMs ?? DEFAULT_TURN_BUDGET_MS) * 1e6);
+    this.maxInputPerUid = Math.max(MIN_INPUT_PER_UID, 4 * options.maxMessage);
+    this.connectionLimits = {
+      maxMessage: options.maxMessage,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      maxQueuedOutput: options.maxQueuedOutput ?? DEFAULT_MAX_QUEUED_OUTPUT,
+    };
+    this.listener = listen(
+      options.listenFd,
+      (fd) => this.accept(fd),
+      (errno) => this.warnThrottled('accept', { errno: -errno, code: errno === 24 ? 'EMFILE' : errno === 23 ? 'ENFILE' : undefined }, 'accept failed, retrying shortly'),
+    );
+  }
+
+  /** Logs a repeated warning at most once per WARN_EVERY_MS per key, with how many were left out. */
+  private warnThrottled(key: string, fields: Record<string, unknown>, msg: string): void {
+    const now = Date.now();
+    const w = this.warned.get(key);
+    if (w && now - w.at < WARN_EVERY_MS) {
+      w.suppressed++;
+      return;
+    }
+    this.options.log.warn({ ...fields, suppressed: w?.suppressed ?? 0 }, msg);
+    this.warned.set(key, { at: now, suppressed: 0 });
+    if (this.warned.size > 10_000) this.warned.clear(); // uids come and go; never grow without bound
   }
 
   get connectionCount(): number {
@@ -92,20 +153,40 @@ export class DBusServer {
     }
     let conn: ServerConnection;
     try {
-      conn = new ServerConnection(this.nextId++, fd, this.guid, this.options.maxMessage, {
-        onMessage: (c, m, fds) => this.onMessage(c, m, fds),
-        onClose: (c, reason) => this.onClose(c, reason),
-      });
+      // Read before anything else: if the peer is already gone this throws and the fd is dropped.
+      const peer = peerCred(fd);
+      const count = (this.perUid.get(peer.uid) ?? 0) + 1;
+      const limit = this.options.maxConnectionsPerUid;
+      if (count > limit) this.warnThrottled(`uid ${peer.uid}`, { peer, limit }, 'too many connections from one uid');
+      // Over the limit: a few connections stay to be told why on their first call; the rest
+      // go at once, before they cost more than an accept (a flood of them is cheap to refuse).
+      if (count > limit + OVER_LIMIT_GRACE) {
+        closeFd(fd);
+        return;
+      }
+      conn = new ServerConnection(this.nextId++, fd, peer, this.guid, this.connectionLimits, this.connectionEvents);
+      this.perUid.set(peer.uid, count);
+      if (count > limit) {
+        this.overLimit.add(conn);
+        conn.keepDeadlinePastHandshake();
+      }
     } catch (err) {
       closeFd(fd);
       this.options.log.debug({ err }, 'connection dropped at accept');
       return;
     }
-    const count = (this.perUid.get(conn.peer.uid) ?? 0) + 1;
-    this.perUid.set(conn.peer.uid, count);
-    if (count > this.options.maxConnectionsPerUid) this.overLimit.add(conn);
     this.connections.add(conn);
     this.options.log.debug({ conn: conn.id, peer: conn.peer }, 'connection accepted');
+  }
+
+  private inputHeld(conn: ServerConnection, delta: number): boolean {
+    const uid = conn.peer.uid;
+    const total = (this.inputPerUid.get(uid) ?? 0) + delta;
+    if (total <= 0) this.inputPerUid.delete(uid);
+    else this.inputPerUid.set(uid, total);
+    if (delta <= 0 || total <= this.maxInputPerUid) return true;
+    this.warnThrottled(`input ${uid}`, { peer: conn.peer, limit: this.maxInputPerUid }, 'too much buffered input from one uid');
+    return false;
   }
 
   private onClose(conn: ServerConnection, reason: string): void {

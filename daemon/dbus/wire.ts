@@ -430,4 +430,9 @@ export class MessageReader {
   get buffered(): number {
     return this.length;
   }
+
+  /** fds received and not yet claimed by a message */
+  get heldFds(): number {
+    return this.fdQueue.length;
+  }
 }

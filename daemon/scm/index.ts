@@ -57,6 +57,9 @@ const SCM_METHODS: ReadonlyMap<string, ScmMethod> = new Map<string, ScmMethod>([
 ]);
 
 const pendingByConnection = new WeakMap<ServerConnection, number>();
+// Each pending request holds an fd and a timer until its peer answers or times out; a uid
+// with many connections must not multiply the per-connection cap into an fd exhaustion.
+const pendingByUid = new Map<number, number>();
 
 /** SPEC §2.4: only a datagram unix socket is accepted as the Scm channel; never one of our own. */
 function acceptScmFd(fd: number): OwnSocket {
@@ -80,6 +83,8 @@ function acceptScmFd(fd: number): OwnSocket {
 export interface ScmServerOptions {
   timeoutMs: number;
   maxPendingPerConnection: number;
+  /** over all connections of one peer uid (default: unlimited) */
+  maxPendingPerUid?: number;
 }
 
 /**
@@ -97,8 +102,13 @@ export function scmServerHandler(options: ScmServerOptions, shape: { needsVictim
       if (pending >= options.maxPendingPerConnection) {
         throw new CgmError('LimitsExceeded', `too many Scm requests waiting on this connection (limit ${options.maxPendingPerConnection})`);
       }
+      const uidPending = pendingByUid.get(ctx.peer.uid) ?? 0;
+      if (options.maxPendingPerUid !== undefined && uidPending >= options.maxPendingPerUid) {
+        throw new CgmError('LimitsExceeded', `too many Scm requests waiting from uid ${ctx.peer.uid} (limit ${options.maxPendingPerUid})`);
+      }
       own = acceptScmFd(fd);
       pendingByConnection.set(ctx.connection, pending + 1);
+      pendingByUid.set(ctx.peer.uid, uidPending + 1);
     } catch (err) {
       own?.release();
       closeFd(fd);
@@ -113,6 +123,9 @@ export function scmServerHandler(options: ScmServerOptions, shape: { needsVictim
     };
     const release = (): void => {
       pendingByConnection.set(ctx.connection, (pendingByConnection.get(ctx.connection) ?? 1) - 1);
+      const left = (pendingByUid.get(peer.uid) ?? 1) - 1;
+      if (left <= 0) pendingByUid.delete(peer.uid);
+      else pendingByUid.set(peer.uid, left);
     };
     const spec: ConversationSpec = {
       needsVictim: shape.needsVictim,
@@ -156,7 +169,7 @@ export const SCM_SHAPES: ReadonlyMap<string, { needsVictim: boolean; failure(): 
 );
 
 export function createScmHandlers(rt: Runtime): Array<[string, MethodHandler]> {
-  const options = { timeoutMs: rt.options.scmTimeoutMs, maxPendingPerConnection: rt.options.maxPendingScm };
+  const options = { timeoutMs: rt.options.scmTimeoutMs, maxPendingPerConnection: rt.options.maxPendingScm, maxPendingPerUid: rt.options.maxPendingScmPerUid };
   return [...SCM_METHODS].map(([name, method]) => [
     name,
     scmServerHandler(options, method, (r, p, v, args) => method.run(rt, new Caller(rt, r, p), args, v)),
