@@ -4,6 +4,7 @@
 // so that a daemon killed half-way is rolled back at its next start.
 import { CgmError } from '../errors';
 import { childOf, type CgroupFs } from '../cgroupfs/cgroupfs';
+import { seedCpuset } from '../cgroupfs/cpuset-seed';
 import { HIDDEN_LEAF, type Hierarchy } from '../cgroupfs/layout';
 import { MAX_NAME_BYTES, mayCreateAtDepth, quoteArg } from '../policy';
 import type { Runtime } from '../runtime';
@@ -102,6 +103,7 @@ function createIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, made: 
     }
     made.push({ h, cg: next });
     if (cgfs.flavour(h).inheritsSubtreeControl) inheritSubtreeControl(cgfs, h, current, next);
+    seedCpuset(cgfs, h, current, next);
     cgfs.chownAll(h, next, caller.r.uid, caller.r.gid);
     existed = -1;
     current = next;
