@@ -229,7 +229,8 @@ class Env implements TestDaemon {
     const { child, result } = startCollecting(argv, { env: { PATH: CLIENT_ENV.PATH } });
     this.daemon = child;
     this.daemonOutput = result;
-    const ready = await waitFor(() => child.exitCode !== null || this.logText().split('"msg":"serving"').length > servingBefore, 15_000, 10);
+    // Generous: a single-CPU UML guest (the UML lane) can take tens of seconds to start Node.
+    const ready = await waitFor(() => child.exitCode !== null || this.logText().split('"msg":"serving"').length > servingBefore, 60_000, 10);
     if (!ready || child.exitCode !== null) {
       const out = await Promise.race([result, new Promise<undefined>((r) => setTimeout(() => r(undefined), 500))]);
       throw new Error(`daemon did not start: ${out?.stderr.trim() ?? '(still running)'}\n${this.logText()}`);
