@@ -70,6 +70,17 @@ export function seedCpusetDir(dir: string): void {
   }
 }
 
+/**
+ * v2: enables for the children of the harness's own base cgroup every controller its parent
+ * offers it, as a delegating runtime would, so that the daemon's cgroups below it carry real
+ * controllers (in the UML v2 lane: cpu, io, memory, pids). Where the parent offers none (this
+ * host's cgroup2), nothing changes.
+ */
+export function enableControllersForChildren(dir: string): void {
+  const offered = fs.readFileSync(path.join(dir, 'cgroup.controllers'), 'utf8').split(/\s+/).filter((c) => c !== '');
+  if (offered.length > 0) fs.writeFileSync(path.join(dir, 'cgroup.subtree_control'), offered.map((c) => `+${c}`).join(' '));
+}
+
 /** The pids listed in one cgroup's cgroup.procs ([] when unreadable). */
 export function readProcs(dir: string): number[] {
   try {

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Holder } from './namespace-holder';
-import { joinCg, placementFile, procCgroupPath, removeCgroupTree, seedCpusetDir, type HierarchyLabel } from './cgroup-fs';
+import { enableControllersForChildren, joinCg, placementFile, procCgroupPath, removeCgroupTree, seedCpusetDir, type HierarchyLabel } from './cgroup-fs';
 import { cleanStaleLeftovers, destroyNamedHierarchy, hostCgroupMounts, newRunId, PREFIX } from './leftovers';
 import { argvOf, CLIENT_ENV, startCollecting, stopChild, waitFor, type RunResult } from './processes';
 import { DAEMON_MAIN, staleBuild } from './requirements';
@@ -211,6 +211,7 @@ class Env implements TestDaemon {
       const fsPath = this.holder.hostPath(joinCg(h.mountPoint, cgPath));
       fs.mkdirSync(fsPath);
       if (h.version === 1) seedCpusetDir(fsPath);
+      else enableControllersForChildren(fsPath);
       this.baseMap.set(h.label, { label: h.label, version: h.version, fsPath, cgPath });
     }
     await this.startDaemon();
@@ -229,8 +230,7 @@ class Env implements TestDaemon {
     const { child, result } = startCollecting(argv, { env: { PATH: CLIENT_ENV.PATH } });
     this.daemon = child;
     this.daemonOutput = result;
-    // Generous: a single-CPU UML guest (the UML lane) can take tens of seconds to start Node.
-    const ready = await waitFor(() => child.exitCode !== null || this.logText().split('"msg":"serving"').length > servingBefore, 60_000, 10);
+    const ready = await waitFor(() => child.exitCode !== null || this.logText().split('"msg":"serving"').length > servingBefore, 15_000, 10);
     if (!ready || child.exitCode !== null) {
       const out = await Promise.race([result, new Promise<undefined>((r) => setTimeout(() => r(undefined), 500))]);
       throw new Error(`daemon did not start: ${out?.stderr.trim() ?? '(still running)'}\n${this.logText()}`);

@@ -7,7 +7,7 @@
 //   node dist/test/uml/lane.js                       the CI plan below
 //   node dist/test/uml/lane.js --layout v1 FILE...   these files (or directories) on these layouts
 //   options: --jobs N (guests at once; default: CPUs, at most 4), --timeout S (per guest)
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -99,6 +99,19 @@ interface JobResult {
   problems: string[];
 }
 
+/** The harness's timeouts are stretched this much in a guest (test/helpers/slack.ts). */
+const TIME_SCALE = 8;
+
+/** uml-run processes running now: SIGTERMed (they kill their guest) if we are interrupted. */
+const running = new Set<ChildProcess>();
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    interrupted = true;
+    for (const child of running) child.kill('SIGTERM');
+  });
+}
+
 function umlRunPath(): string {
   return process.env.UML_RUN ?? path.join(REPO_ROOT, 'test', 'uml', 'uml-run');
 }
@@ -109,7 +122,7 @@ function runJob(job: Job, scratch: string, timeoutS: number): Promise<JobResult>
   const tag = `[${job.layout}#${job.index}]`;
   const argv = [
     '--layout', job.layout, '--timeout', String(timeoutS), '--mem', '1G', '--bind', scratch,
-    '--env', 'CI=1', '--env', `CGMT_UML_LAYOUT=${job.layout}`,
+    '--env', 'CI=1', '--env', `CGMT_UML_LAYOUT=${job.layout}`, '--env', `CGMT_TIME_SCALE=${TIME_SCALE}`,
     '--', process.execPath, path.join(REPO_ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run',
     '--config', 'test/vitest.config.ts', '--testTimeout=180000', '--hookTimeout=300000', '--no-isolate', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`,
     GUEST_CHECK, ...job.files,
@@ -118,6 +131,7 @@ function runJob(job: Job, scratch: string, timeoutS: number): Promise<JobResult>
   console.log(`${tag} starting: ${job.files.join(' ')}`);
   return new Promise((resolve) => {
     const child = spawn(umlRunPath(), argv, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
     // Prefix every line, so that guests running at once stay readable.
     const relay = (stream: NodeJS.ReadableStream, out: NodeJS.WriteStream): void => {
       let partial = '';
@@ -133,6 +147,7 @@ function runJob(job: Job, scratch: string, timeoutS: number): Promise<JobResult>
     if (child.stderr) relay(child.stderr, process.stderr);
     child.on('error', (err) => resolve({ job, code: null, seconds: 0, problems: [`cannot start ${umlRunPath()}: ${err.message}`] }));
     child.on('close', (code) => {
+      running.delete(child);
       const seconds = Math.round((Date.now() - started) / 1000);
       const problems: string[] = [];
       if (code !== 0) problems.push(code === 124 ? `timed out after ${timeoutS} s` : `exit status ${String(code)}`);
@@ -154,7 +169,7 @@ async function runAll(jobs: Job[], parallel: number, timeoutS: number): Promise<
     const results: JobResult[] = [];
     const queue = [...jobs];
     const worker = async (): Promise<void> => {
-      for (let job = queue.shift(); job; job = queue.shift()) results.push(await runJob(job, scratch, timeoutS));
+      for (let job = queue.shift(); job && !interrupted; job = queue.shift()) results.push(await runJob(job, scratch, timeoutS));
     };
     await Promise.all(Array.from({ length: Math.min(parallel, jobs.length) }, worker));
     return results;
@@ -215,6 +230,7 @@ async function main(): Promise<number> {
     console.log(`  ${r.problems.length === 0 ? 'ok  ' : 'FAIL'} ${r.job.layout}#${r.job.index} ${r.seconds} s: ${r.job.files.length} files`);
     for (const p of r.problems) problems.push(`${r.job.layout}#${r.job.index}: ${p}`);
   }
+  if (interrupted) problems.push('interrupted');
   for (const p of problems) console.error(`UML lane: ${p}`);
   return problems.length === 0 ? 0 : 1;
 }
