@@ -30,16 +30,19 @@ interface Run {
 /** Checks that the guest really has the layout asked for; runs first in every guest. */
 const GUEST_CHECK = 'test/uml/guest-layout.test.ts';
 
-/** A few representative files for the smoke runs on the v1 layouts. */
-// (cpuset.test.ts is not among them: the UML kernel has no cpuset controller.)
+/**
+ * A representative file for the smoke runs on the v1 layouts (every method with three real
+ * clients). cpuset.test.ts is not among them: the UML kernel has no cpuset controller.
+ */
 const SMOKE = ['test/integration/daemon/methods.test.ts'];
 
 const NEEDS_V1_CPU_MEMORY = 'written against the v1 cpu and memory hierarchies (cpu.shares, memory.limit_in_bytes); runs in the v1-comount smoke';
 
 /**
- * What CI runs: every integration suite of the daemon, cgm, the client library and containers
- * (and the hostile-client suites) on pure cgroup v2 with real controllers, and a smoke run on
- * the v1 layouts. lifecycle/ and scm/ are left out: they test the daemon's own process and
+ * What CI runs: the integration suites of the daemon, the clients and containers (and the
+ * hostile-client suites) on pure cgroup v2 with real controllers, and a smoke run on the v1
+ * layouts; cgm's and the client library's suites, still written against v1 keys, run on
+ * v1-comount. lifecycle/ and scm/ are left out: they test the daemon's own process and
  * protocol, which the layout does not change, and UML is slow (see README, Development).
  */
 export const CI_PLAN: readonly Run[] = [
