@@ -5,6 +5,7 @@ import { CgmError } from '../errors';
 import type { CgroupFs } from './cgroupfs';
 import type { CgroupDriver, SetPlan } from './driver';
 import { removeSubtreeDirs } from './subtree-walk';
+import { seedCpuset } from './cpuset-seed';
 import { killByFreezing, subtreePids, waitUntil } from './freeze-kill';
 import type { Hierarchy } from './layout';
 import { subtreeActionOf, type SubtreeAction } from './limit-translation';
@@ -39,7 +40,8 @@ export const V1_DRIVER: CgroupDriver = {
   // SPEC §2.2: both, as 0.41 did (0.42 forgot cgroup.procs).
   delegateFiles: () => ['tasks', 'cgroup.procs'],
   taskHome: (cg) => cg,
-  prepareChild: () => undefined,
+  // A new cpuset cgroup cannot take tasks until it has cpus and mems.
+  prepareChild: (cgfs, h, parent, child) => seedCpuset(cgfs, h, parent, child),
   isSubtreeEmpty(cgfs, h, cg) {
     if (cgfs.readPids(h, cg, 'cgroup.procs').length > 0) return false;
     return cgfs.children(h, cg).every((child) => this.isSubtreeEmpty(cgfs, h, cg === '/' ? `/${child}` : `${cg}/${child}`));

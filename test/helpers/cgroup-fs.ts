@@ -56,6 +56,31 @@ export function placementFile(dir: string, version: 1 | 2): string {
   return path.join(leaf, 'cgroup.procs');
 }
 
+/**
+ * A v1 cpuset cgroup starts with empty cpuset.cpus/mems and takes no task until both are set;
+ * the harness's own base cgroups copy their parent's, as the daemon does for the cgroups it makes.
+ * No-op elsewhere.
+ */
+export function seedCpusetDir(dir: string): void {
+  for (const mask of ['cpuset.cpus', 'cpuset.mems']) {
+    const file = path.join(dir, mask);
+    if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8').trim() !== '') continue;
+    const value = fs.readFileSync(path.join(path.dirname(dir), mask), 'utf8').trim();
+    if (value !== '') fs.writeFileSync(file, value);
+  }
+}
+
+/**
+ * v2: enables for the children of the harness's own base cgroup every controller its parent
+ * offers it, as a delegating runtime would, so that the daemon's cgroups below it carry real
+ * controllers (in the UML v2 lane: cpu, io, memory, pids). Where the parent offers none (this
+ * host's cgroup2), nothing changes.
+ */
+export function enableControllersForChildren(dir: string): void {
+  const offered = fs.readFileSync(path.join(dir, 'cgroup.controllers'), 'utf8').split(/\s+/).filter((c) => c !== '');
+  if (offered.length > 0) fs.writeFileSync(path.join(dir, 'cgroup.subtree_control'), offered.map((c) => `+${c}`).join(' '));
+}
+
 /** The pids listed in one cgroup's cgroup.procs ([] when unreadable). */
 export function readProcs(dir: string): number[] {
   try {

@@ -35,8 +35,24 @@ function mountCommands(spec: LayoutSpec): { hierarchies: MountedHierarchy[]; scr
   };
   for (const name of spec.named) add(`name=${name}`, name, `mount -t cgroup -o none,name=${name} cgroup`);
   for (const c of spec.controllers) add(c, c, `mount -t cgroup -o ${c} cgroup`);
-  if (spec.cgroup2) add('unified', 'unified', 'mount -t cgroup2 cgroup2');
+  if (spec.cgroup2) add('unified', 'unified', `mount -t cgroup2${cgroup2Options()} cgroup2`);
   return { hierarchies, script };
+}
+
+/**
+ * cgroup2 has one superblock: mounting it again without the options it has (nsdelegate,
+ * memory_recursiveprot...) reconfigures it for everyone, the host included. So the private
+ * mount repeats the options of an existing cgroup2 mount (` -o nsdelegate`, or '' if none).
+ */
+function cgroup2Options(mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8')): string {
+  for (const line of mountinfo.split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-', 6);
+    if (sep < 0 || f[sep + 1] !== 'cgroup2') continue;
+    const options = (f[sep + 3] ?? '').split(',').filter((o) => o !== 'rw' && o !== 'ro' && o !== '');
+    return options.length > 0 ? ` -o ${options.join(',')}` : '';
+  }
+  return '';
 }
 
 /** cgroup mounts seen in a mountinfo text, as mount points. */

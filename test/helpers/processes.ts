@@ -2,6 +2,7 @@
 // their output, long-lived ones tracked by pid, and waits that never hang a test.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
+import { slack } from './slack';
 
 export interface RunResult {
   /** exit status; null when killed by a signal */
@@ -38,7 +39,7 @@ export function exited(child: ChildProcess): Promise<void> {
 export async function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
+    timer = setTimeout(() => resolve(false), slack(ms));
   });
   const done = await Promise.race([exited(child).then(() => true as const), timeout]);
   clearTimeout(timer);
@@ -82,7 +83,7 @@ export function startCollecting(argv: readonly string[], options: RunOptions & {
   const result = new Promise<RunResult>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     if (options.timeoutMs !== undefined) {
-      timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+      timer = setTimeout(() => child.kill('SIGKILL'), slack(options.timeoutMs));
     }
     child.once('error', (e) => {
       clearTimeout(timer);
@@ -107,9 +108,9 @@ export function runCommand(argv: readonly string[], options: RunOptions = {}): P
   return startCollecting(argv, { timeoutMs: 20_000, ...options }).result;
 }
 
-/** Polls `predicate` every `everyMs` until it holds or `timeoutMs` passes; returns the last verdict. */
+/** Polls `predicate` every `everyMs` until it holds or `timeoutMs` (times CGMT_TIME_SCALE) passes; returns the last verdict. */
 export async function waitFor(predicate: () => boolean, timeoutMs = 5000, everyMs = 10): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
+  const end = Date.now() + slack(timeoutMs);
   for (;;) {
     if (predicate()) return true;
     if (Date.now() >= end) return false;

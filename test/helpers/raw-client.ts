@@ -3,6 +3,7 @@
 import { closeFd, connectUnix, openSocket, type NativeSocket } from '../../addon';
 import { decodeBody, encodeMessage, MessageReader, MessageType, type Message, type OutgoingMessage } from '../../daemon/dbus/wire';
 import { OBJECT_PATH, splitMethod, splitSignature } from './dbus-tools';
+import { slack } from './slack';
 
 export interface RawConnectOptions {
   /** uid claimed in AUTH EXTERNAL (the daemon trusts SO_PEERCRED, not this) */
@@ -111,7 +112,7 @@ export class RawClient {
         (data) => client?.onData(data),
         (errno) => client?.onClose(errno ? `socket error ${errno}` : 'closed by peer'),
       );
-      client = new RawClient(socket, options.maxMessage ?? 16 * 1024 * 1024, options.timeoutMs ?? 10_000);
+      client = new RawClient(socket, options.maxMessage ?? 16 * 1024 * 1024, options.timeoutMs ?? slack(10_000));
     } catch (err) {
       closeFd(fd);
       throw err;

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Holder } from './namespace-holder';
-import { joinCg, placementFile, procCgroupPath, removeCgroupTree, type HierarchyLabel } from './cgroup-fs';
+import { enableControllersForChildren, joinCg, placementFile, procCgroupPath, removeCgroupTree, seedCpusetDir, type HierarchyLabel } from './cgroup-fs';
 import { cleanStaleLeftovers, destroyNamedHierarchy, hostCgroupMounts, newRunId, PREFIX } from './leftovers';
 import { argvOf, CLIENT_ENV, startCollecting, stopChild, waitFor, type RunResult } from './processes';
 import { DAEMON_MAIN, staleBuild } from './requirements';
@@ -210,6 +210,8 @@ class Env implements TestDaemon {
       const cgPath = joinCg(own, this.baseName);
       const fsPath = this.holder.hostPath(joinCg(h.mountPoint, cgPath));
       fs.mkdirSync(fsPath);
+      if (h.version === 1) seedCpusetDir(fsPath);
+      else enableControllersForChildren(fsPath);
       this.baseMap.set(h.label, { label: h.label, version: h.version, fsPath, cgPath });
     }
     await this.startDaemon();

@@ -1,0 +1,249 @@
+// The UML lane (`npm run test:uml`, issue 9): runs integration test files inside throwaway
+// User-Mode Linux kernels (test/uml/uml-run) whose cgroup controllers are all free, on each
+// cgroup layout, and fails when a run fails or when a whole suite was skipped there (a skip
+// is only honest where the layout cannot have what the suite needs, and the lane picks
+// layouts that do). Never touches the host's cgroups: everything happens in the guests.
+//
+//   node dist/test/uml/lane.js                       the CI plan below
+//   node dist/test/uml/lane.js --layout v1 FILE...   these files (or directories) on these layouts
+//   options: --jobs N (guests at once; default: CPUs, at most 4), --timeout S (per guest)
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { REPO_ROOT } from '../helpers/requirements';
+import { findSkippedSuites, type VitestJsonReport } from './skipped-suites';
+
+export const LAYOUTS = ['v2', 'v1', 'v1-comount', 'v1-all', 'hybrid'] as const;
+export type Layout = (typeof LAYOUTS)[number];
+
+interface Run {
+  layout: Layout;
+  /** files or directories (every *.test.ts below), relative to the repository root */
+  paths: readonly string[];
+  /** split the files over several guests run at once (worth it for long runs only: a guest boots in ~10 s) */
+  split?: boolean;
+  /** files under `paths` that cannot run on this layout, with the reason (printed: a visible skip) */
+  exclude?: Readonly<Record<string, string>>;
+}
+
+/** Checks that the guest really has the layout asked for; runs first in every guest. */
+const GUEST_CHECK = 'test/uml/guest-layout.test.ts';
+
+/**
+ * A representative file for the smoke runs on the v1 layouts (every method with three real
+ * clients). cpuset.test.ts is not among them: the UML kernel has no cpuset controller.
+ */
+const SMOKE = ['test/integration/daemon/methods.test.ts'];
+
+const NEEDS_V1_CPU_MEMORY = 'written against the v1 cpu and memory hierarchies (cpu.shares, memory.limit_in_bytes); runs in the v1-comount smoke';
+
+/**
+ * What CI runs: the integration suites of the daemon, the clients and containers (and the
+ * hostile-client suites) on pure cgroup v2 with real controllers, and a smoke run on the v1
+ * layouts; cgm's and the client library's suites, still written against v1 keys, run on
+ * v1-comount. lifecycle/ and scm/ are left out: they test the daemon's own process and
+ * protocol, which the layout does not change, and UML is slow (see README, Development).
+ */
+export const CI_PLAN: readonly Run[] = [
+  {
+    layout: 'v2',
+    paths: ['test/integration/daemon', 'test/integration/client', 'test/integration/containers', 'test/hostile'],
+    split: true,
+    exclude: {
+      'test/integration/daemon/cpuset.test.ts': 'v1 cpuset only (and the UML kernel has no cpuset controller)',
+      'test/integration/client/cgm.test.ts': NEEDS_V1_CPU_MEMORY,
+      'test/integration/client/library.test.ts': NEEDS_V1_CPU_MEMORY,
+    },
+  },
+  { layout: 'v1', paths: SMOKE },
+  { layout: 'v1-comount', paths: [...SMOKE, 'test/integration/client/cgm.test.ts', 'test/integration/client/library.test.ts'] },
+  { layout: 'hybrid', paths: SMOKE },
+];
+
+/** Test files named by `p` (a file, or every *.test.ts below a directory); [] if it does not exist. */
+export function testFilesOf(p: string): string[] {
+  const abs = path.join(REPO_ROOT, p);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch {
+    return [];
+  }
+  if (!st.isDirectory()) return [p];
+  return fs
+    .readdirSync(abs, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? testFilesOf(path.join(p, e.name)) : e.name.endsWith('.test.ts') ? [path.join(p, e.name)] : []))
+    .sort();
+}
+
+/** Splits files into `n` shards of similar size (bytes of source as the cost estimate). */
+export function shard(files: readonly string[], n: number): string[][] {
+  const shards = Array.from({ length: Math.max(1, Math.min(n, files.length)) }, () => ({ cost: 0, files: [] as string[] }));
+  const cost = (f: string): number => fs.statSync(path.join(REPO_ROOT, f)).size;
+  for (const f of [...files].sort((a, b) => cost(b) - cost(a))) {
+    const lightest = shards.reduce((a, b) => (b.cost < a.cost ? b : a));
+    lightest.files.push(f);
+    lightest.cost += cost(f);
+  }
+  return shards.map((s) => s.files.sort());
+}
+
+interface Job {
+  layout: Layout;
+  files: string[];
+  index: number;
+}
+
+interface JobResult {
+  job: Job;
+  code: number | null;
+  seconds: number;
+  problems: string[];
+}
+
+/** The harness's timeouts are stretched this much in a guest (test/helpers/slack.ts). */
+const TIME_SCALE = 8;
+
+/** uml-run processes running now: SIGTERMed (they kill their guest) if we are interrupted. */
+const running = new Set<ChildProcess>();
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    interrupted = true;
+    for (const child of running) child.kill('SIGTERM');
+  });
+}
+
+function umlRunPath(): string {
+  return process.env.UML_RUN ?? path.join(REPO_ROOT, 'test', 'uml', 'uml-run');
+}
+
+/** One guest: vitest on `files`, its JSON report written through a bind-mounted host directory. */
+function runJob(job: Job, scratch: string, timeoutS: number): Promise<JobResult> {
+  const report = path.join(scratch, `report-${job.layout}-${job.index}.json`);
+  const tag = `[${job.layout}#${job.index}]`;
+  const argv = [
+    '--layout', job.layout, '--timeout', String(timeoutS), '--mem', '1G', '--bind', scratch,
+    '--env', 'CI=1', '--env', `CGMT_UML_LAYOUT=${job.layout}`, '--env', `CGMT_TIME_SCALE=${TIME_SCALE}`,
+    '--', process.execPath, path.join(REPO_ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run',
+    '--config', 'test/vitest.config.ts', '--testTimeout=180000', '--hookTimeout=300000', '--no-isolate', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`,
+    GUEST_CHECK, ...job.files,
+  ];
+  const started = Date.now();
+  console.log(`${tag} starting: ${job.files.join(' ')}`);
+  return new Promise((resolve) => {
+    const child = spawn(umlRunPath(), argv, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    // Prefix every line, so that guests running at once stay readable.
+    const relay = (stream: NodeJS.ReadableStream, out: NodeJS.WriteStream): void => {
+      let partial = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (d: string) => {
+        const lines = (partial + d).split('\n');
+        partial = lines.pop() ?? '';
+        for (const l of lines) out.write(`${tag} ${l}\n`);
+      });
+      stream.on('end', () => partial !== '' && out.write(`${tag} ${partial}\n`));
+    };
+    if (child.stdout) relay(child.stdout, process.stdout);
+    if (child.stderr) relay(child.stderr, process.stderr);
+    child.on('error', (err) => resolve({ job, code: null, seconds: 0, problems: [`cannot start ${umlRunPath()}: ${err.message}`] }));
+    child.on('close', (code) => {
+      running.delete(child);
+      const seconds = Math.round((Date.now() - started) / 1000);
+      const problems: string[] = [];
+      if (code !== 0) problems.push(code === 124 ? `timed out after ${timeoutS} s` : `exit status ${String(code)}`);
+      let parsed: VitestJsonReport | undefined;
+      try {
+        parsed = JSON.parse(fs.readFileSync(report, 'utf8')) as VitestJsonReport;
+      } catch {
+        problems.push('no vitest report came back');
+      }
+      if (parsed) problems.push(...findSkippedSuites(parsed, [GUEST_CHECK, ...job.files], REPO_ROOT));
+      resolve({ job, code, seconds, problems });
+    });
+  });
+}
+
+async function runAll(jobs: Job[], parallel: number, timeoutS: number): Promise<JobResult[]> {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'cgmt-uml-'));
+  try {
+    const results: JobResult[] = [];
+    const queue = [...jobs];
+    const worker = async (): Promise<void> => {
+      for (let job = queue.shift(); job && !interrupted; job = queue.shift()) results.push(await runJob(job, scratch, timeoutS));
+    };
+    await Promise.all(Array.from({ length: Math.min(parallel, jobs.length) }, worker));
+    return results;
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+interface Args {
+  layouts: Layout[];
+  paths: string[];
+  jobs: number;
+  timeoutS: number;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const args: Args = { layouts: [], paths: [], jobs: Math.max(1, Math.min(4, os.cpus().length)), timeoutS: 1500 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--layout') {
+      const l = value();
+      if (!(LAYOUTS as readonly string[]).includes(l)) throw new Error(`unknown layout ${l} (have ${LAYOUTS.join(', ')})`);
+      args.layouts.push(l as Layout);
+    } else if (a === '--jobs') args.jobs = Math.max(1, Number(value()) || 1);
+    else if (a === '--timeout') args.timeoutS = Math.max(1, Number(value()) || 1);
+    else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
+    else args.paths.push(a);
+  }
+  return args;
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const plan: readonly Run[] =
+    args.paths.length > 0 || args.layouts.length > 0
+      ? (args.layouts.length > 0 ? args.layouts : (['v2'] as Layout[])).map((layout) => ({ layout, paths: args.paths.length > 0 ? args.paths : SMOKE, split: true }))
+      : CI_PLAN;
+  const jobs: Job[] = [];
+  const problems: string[] = [];
+  for (const run of plan) {
+    const excluded = run.exclude ?? {};
+    for (const [file, why] of Object.entries(excluded)) console.log(`[${run.layout}] not run there: ${file}: ${why}`);
+    const files = [...new Set(run.paths.flatMap(testFilesOf))].filter((f) => excluded[f] === undefined);
+    const missing = run.paths.filter((p) => testFilesOf(p).length === 0 && !p.startsWith('test/hostile'));
+    if (missing.length > 0) problems.push(`${run.layout}: no test files at ${missing.join(', ')}`);
+    const shards = run.split ? shard(files, args.jobs) : [files];
+    shards.forEach((s, index) => jobs.push({ layout: run.layout, files: s, index }));
+  }
+  const started = Date.now();
+  const results = await runAll(jobs, args.jobs, args.timeoutS);
+  console.log(`\nUML lane: ${jobs.length} guests, ${args.jobs} at a time, ${Math.round((Date.now() - started) / 1000)} s in all`);
+  for (const r of results.sort((a, b) => a.job.layout.localeCompare(b.job.layout) || a.job.index - b.job.index)) {
+    console.log(`  ${r.problems.length === 0 ? 'ok  ' : 'FAIL'} ${r.job.layout}#${r.job.index} ${r.seconds} s: ${r.job.files.length} files`);
+    for (const p of r.problems) problems.push(`${r.job.layout}#${r.job.index}: ${p}`);
+  }
+  if (interrupted) problems.push('interrupted');
+  for (const p of problems) console.error(`UML lane: ${p}`);
+  return problems.length === 0 ? 0 : 1;
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(`UML lane: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(2);
+    },
+  );
+}
