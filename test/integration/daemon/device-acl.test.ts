@@ -8,31 +8,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { availableV1Controllers, okValues, skipReason, startTestDaemon, titled, type CallArg, type CallResult, type TestDaemon } from '../../helpers';
+import { availableV1Controllers, cgroupBpfSkipReason, okValues, skipReason, startTestDaemon, titled, type CallArg, type CallResult, type TestDaemon } from '../../helpers';
 import { bpfDetachDeviceProgram, bpfProgramFdById, bpfQueryDevicePrograms, closeFd } from '../../../addon';
 
 const ACCESS_DENIED = 'org.freedesktop.DBus.Error.AccessDenied';
 const INVALID_ARGS = 'org.freedesktop.DBus.Error.InvalidArgs';
 const UID = 1000;
 const V1_DEVICES = availableV1Controllers(['devices']);
-const reason = skipReason({ cgroup2: true, tools: ['mknod'] }) ?? cgroupBpfMissing();
+const reason = skipReason({ cgroup2: true, tools: ['mknod'] }) ?? cgroupBpfSkipReason();
 
-/** CONFIG_CGROUP_BPF: without it the kernel has no BPF_PROG_QUERY for cgroups. */
-function cgroupBpfMissing(): string | undefined {
-  try {
-    const fd = fs.openSync('/sys/fs/cgroup', fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    try {
-      bpfQueryDevicePrograms(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    return undefined;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    // EBADF/ENOTDIR-like answers mean the call exists but /sys/fs/cgroup is no cgroup2 root (v1 or hybrid host).
-    return code === 'EINVAL' || code === 'ENOSYS' || code === 'EOPNOTSUPP' ? `this kernel has no cgroup BPF (${code}; CONFIG_CGROUP_BPF)` : undefined;
-  }
-}
 
 /** The libvirt-style device nodes the probe opens, made with mknod in the test's directory. */
 const NODES = {
