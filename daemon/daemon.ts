@@ -88,7 +88,10 @@ function openState(stateDir: string, log: Logger): DurableState {
   }
 }
 
-/** Re-attaches the v2 device programs a restart lost; a failure costs that cgroup's list, not the start. */
+/**
+ * Re-attaches the v2 device programs a restart lost. A cgroup whose program cannot be attached
+ * is logged and keeps its saved list (its next change attaches one); it never stops the start.
+ */
 function restoreDeviceAcl(acl: DeviceAcl, log: Logger): Omit<DeviceAclRestore, 'failed'> & { failed: number } {
   let report: DeviceAclRestore;
   try {

@@ -117,7 +117,9 @@ export class DeviceAcl {
     }
     const changes = new Map<string, DeviceRules>([[cg, applied.rules]]);
     if (file === 'deny' && !parsed.rule.all) {
-      const below = [...this.entries.values()].filter((e) => e.hierarchy === h.primaryName && isUnder(e.cgroup, cg)).sort((a, b) => depth(a.cgroup) - depth(b.cgroup));
+      const below = [...this.entries.values()]
+        .filter((e) => e.hierarchy === h.primaryName && isUnder(e.cgroup, cg) && this.liveEntry(h, e.cgroup) !== undefined)
+        .sort((a, b) => depth(a.cgroup) - depth(b.cgroup));
       for (const e of below) {
         const next = propagateDeny(e.rules, this.rulesOf(h, parentOf(e.cgroup), changes), applied.rules.behavior, parsed.rule.exception);
         if (!isSameRules(next, e.rules)) changes.set(e.cgroup, next);
@@ -132,7 +134,8 @@ export class DeviceAcl {
         this.install(h, at, rules);
       } catch (err) {
         if (at === cg) throw err;
-        failure ??= err instanceof CgmError ? err : new CgmError('Failed', String(err));
+        const why = err instanceof CgmError ? err : new CgmError('Failed', String(err));
+        failure ??= new CgmError(why.code, `${cgfs.describe(h, cg, DEVICE_KEYS[file])} was changed, but not yet the list of ${cgfs.describe(h, at)} below it: ${why.message}`);
       }
     }
     this.save();
