@@ -49,6 +49,12 @@ interface NativeModule {
   drainDatagrams(fd: number, max: number): number;
   closeFd(fd: number): void;
   notifyDatagram(socketPath: string, text: string): void;
+  bpfLoadDeviceProgram(insns: Buffer, name: string): number;
+  bpfAttachDeviceProgram(cgroupFd: number, progFd: number, replaceFd: number): void;
+  bpfDetachDeviceProgram(cgroupFd: number, progFd: number): void;
+  bpfQueryDevicePrograms(cgroupFd: number): number[];
+  bpfProgramFdById(id: number): number;
+  bpfProgramId(progFd: number): number;
 }
 
 // dist/addon/index.js and addon/index.ts both sit two levels below the build output.
@@ -192,4 +198,58 @@ export function closeFd(fd: number): void {
 export function notifyDatagram(socketPath: string, text: string): void {
   assertPath(socketPath);
   native.notifyDatagram(socketPath, text);
+}
+
+/** A failed BPF_PROG_LOAD also carries the kernel verifier's log. */
+export interface BpfLoadError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  log?: string;
+}
+
+const BPF_INSN_BYTES = 8;
+const BPF_MAX_INSNS = 1_000_000;
+
+/**
+ * Loads a BPF_PROG_TYPE_CGROUP_DEVICE program (license "GPL") from raw struct bpf_insn
+ * bytes; returns its fd, which the caller closes (an attached program stays loaded).
+ */
+export function bpfLoadDeviceProgram(insns: Buffer, name = 'cgm_devices'): number {
+  if (!Buffer.isBuffer(insns) || insns.length === 0 || insns.length % BPF_INSN_BYTES !== 0 || insns.length / BPF_INSN_BYTES > BPF_MAX_INSNS) {
+    throw new TypeError('a BPF program is a non-empty Buffer of 8-byte instructions');
+  }
+  if (!/^[A-Za-z0-9_.]{1,15}$/.test(name)) throw new TypeError(`bad BPF object name ${JSON.stringify(name)}`);
+  return native.bpfLoadDeviceProgram(insns, name);
+}
+
+/** Attaches with BPF_F_ALLOW_MULTI to a cgroup directory fd; with `replaceFd`, atomically in place of that program (BPF_F_REPLACE). */
+export function bpfAttachDeviceProgram(cgroupFd: number, progFd: number, replaceFd?: number): void {
+  assertFd(cgroupFd);
+  assertFd(progFd);
+  if (replaceFd !== undefined) assertFd(replaceFd);
+  native.bpfAttachDeviceProgram(cgroupFd, progFd, replaceFd ?? -1);
+}
+
+export function bpfDetachDeviceProgram(cgroupFd: number, progFd: number): void {
+  assertFd(cgroupFd);
+  assertFd(progFd);
+  native.bpfDetachDeviceProgram(cgroupFd, progFd);
+}
+
+/** Ids of the device programs attached to the cgroup itself (not inherited ones). */
+export function bpfQueryDevicePrograms(cgroupFd: number): number[] {
+  assertFd(cgroupFd);
+  return native.bpfQueryDevicePrograms(cgroupFd);
+}
+
+/** An fd for a loaded program, by id; the caller closes it. */
+export function bpfProgramFdById(id: number): number {
+  if (!Number.isInteger(id) || id <= 0 || id > 0xffffffff) throw new TypeError(`not a BPF program id: ${id}`);
+  return native.bpfProgramFdById(id);
+}
+
+export function bpfProgramId(progFd: number): number {
+  assertFd(progFd);
+  return native.bpfProgramId(progFd);
 }

@@ -12,11 +12,13 @@ import { DBusServer } from './dbus/server';
 import { abandonWaitingScm } from './scm/conversation';
 import { createHandlers } from './requests';
 import { createRuntime } from './runtime';
+import type { DeviceAcl, DeviceAclRestore } from './cgroupfs/device-acl/device-acl';
 import { mountNamedHierarchies } from './cgroupfs/mount-named';
 import { MountWatch } from './cgroupfs/mount-watch';
 import { FileJournal, rollBackInterrupted } from './create-journal';
 import { MEMORY_ONLY, StateFile, type MarkStore } from './state-file';
 import { ReleaseAgents } from './release-agent';
+import { DEVICE_ACL_MEMORY_ONLY, DeviceAclFile, type DeviceAclStore } from './cgroupfs/device-acl/state';
 import { CGROUP_BASE, isCgroup2Mount } from './socket-path';
 
 export interface RunningDaemon {
@@ -72,17 +74,34 @@ function prepareSocketDirectory(socket: string, log: Logger): void {
 interface DurableState {
   marks: MarkStore;
   journal: FileJournal | undefined;
+  deviceAcl: DeviceAclStore;
 }
 
 /** The state directory's files; without a usable directory promises last only as long as the process. */
 function openState(stateDir: string, log: Logger): DurableState {
   try {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o755 });
-    return { marks: new StateFile(stateDir), journal: FileJournal.inDir(stateDir) };
+    return { marks: new StateFile(stateDir), journal: FileJournal.inDir(stateDir), deviceAcl: new DeviceAclFile(stateDir) };
   } catch (err) {
-    log.error({ err, stateDir }, 'cannot use the state directory; remove-on-empty marks and interrupted creates will not survive a restart');
-    return { marks: MEMORY_ONLY, journal: undefined };
+    log.error({ err, stateDir }, 'cannot use the state directory; remove-on-empty marks, device rule lists and interrupted creates will not survive a restart');
+    return { marks: MEMORY_ONLY, journal: undefined, deviceAcl: DEVICE_ACL_MEMORY_ONLY };
   }
+}
+
+/**
+ * Re-attaches the v2 device programs a restart lost. A cgroup whose program cannot be attached
+ * is logged and keeps its saved list (its next change attaches one); it never stops the start.
+ */
+function restoreDeviceAcl(acl: DeviceAcl, log: Logger): Omit<DeviceAclRestore, 'failed'> & { failed: number } {
+  let report: DeviceAclRestore;
+  try {
+    report = acl.restore();
+  } catch (err) {
+    log.error({ err }, 'cannot read the saved device rule lists; v2 devices.list starts empty');
+    return { kept: 0, reattached: 0, dropped: 0, failed: 0 };
+  }
+  for (const f of report.failed) log.error({ cgroup: f.cgroup, error: f.error }, 'cannot re-attach a device program');
+  return { ...report, failed: report.failed.length };
 }
 
 export async function startDaemon(options: DaemonOptions, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<RunningDaemon> {
@@ -94,7 +113,7 @@ export async function startDaemon(options: DaemonOptions, log: Logger, env: Node
   // Everything below runs before the event loop accepts the first connection.
   if (options.mount.length > 0) mountNamedHierarchies(options.mount, options.mountDir, log);
   const state = openState(options.stateDir, log);
-  const runtime = createRuntime(options, log, state.journal ? { marks: state.marks, journal: state.journal } : { marks: state.marks });
+  const runtime = createRuntime(options, log, { marks: state.marks, deviceAcl: state.deviceAcl, ...(state.journal ? { journal: state.journal } : {}) });
   if (state.journal) rollBackInterrupted(state.journal, runtime.cgfs, log);
   // Agents and their spool watch first, then what was spooled while we were down: a release
   // spooled from here on is seen by the watch.
@@ -102,6 +121,7 @@ export async function startDaemon(options: DaemonOptions, log: Logger, env: Node
   agents.setup();
   const released = agents.processPending();
   const restored = runtime.autoRemove.restore();
+  const devices = restoreDeviceAcl(runtime.deviceAcl, log);
   const server = new DBusServer({
     listenFd,
     handlers: createHandlers(runtime),
@@ -128,6 +148,7 @@ export async function startDaemon(options: DaemonOptions, log: Logger, env: Node
       hierarchies: runtime.layout.listControllers(),
       stateDir: options.stateDir,
       removeOnEmpty: restored,
+      deviceAcl: devices,
       releasedWhileDown: released,
       version: process.version,
     },

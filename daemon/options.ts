@@ -47,7 +47,7 @@ export function buildCommand(env: NodeJS.ProcessEnv = process.env): Command {
   return command
     .option('--allow-autoremove-premounted <list>', 'premounted v1 hierarchies (or "all") on which RemoveOnEmpty/Prune may set notify_on_release', list, [])
     .option('--autoremove-premounted-set-release-agent', 'also install our release agent on those hierarchies when they have none', false)
-    .option('--state-dir <dir>', 'where remove-on-empty marks, the create journal and the release agents live (default /run/cgmanager; beside the socket for a non-default --socket)')
+    .option('--state-dir <dir>', 'where remove-on-empty marks, the create journal, the release agents and v2 device rule lists live (default /run/cgmanager; beside the socket for a non-default --socket)')
     .option('--mount-poll-interval <ms>', 'how often to look for hierarchies mounted or unmounted after start (0: never)', integer(0, 3_600_000), 1000)
     // Test only: makes Create pause between hierarchies so that a test can SIGKILL the daemon
     // half-way through and check that the next start rolls the create back. Never use it in production.

@@ -11,6 +11,8 @@ import { CgroupFs } from './cgroupfs/cgroupfs';
 import { AutoRemover } from './cgroupfs/auto-remove';
 import { NO_JOURNAL, type CreateJournal } from './create-journal';
 import { MEMORY_ONLY, type MarkStore } from './state-file';
+import { DeviceAcl } from './cgroupfs/device-acl/device-acl';
+import { DEVICE_ACL_MEMORY_ONLY, type DeviceAclStore } from './cgroupfs/device-acl/state';
 
 export interface SelfFacts {
   pid: number;
@@ -37,6 +39,8 @@ export interface Runtime {
   readonly cgfs: CgroupFs;
   readonly autoRemove: AutoRemover;
   readonly journal: CreateJournal;
+  /** device rule lists of v2 cgroups (devices.allow/deny/list emulated with BPF) */
+  readonly deviceAcl: DeviceAcl;
   /** Rediscovers the hierarchies; swaps layout and cgfs when they differ. Undefined when nothing changed. */
   refreshLayout(): LayoutChange | undefined;
   close(): Promise<void>;
@@ -46,6 +50,8 @@ export interface RuntimeParts {
   /** v2 remove-on-empty marks (default: memory only) */
   marks?: MarkStore;
   journal?: CreateJournal;
+  /** where v2 device rule lists are saved (default: memory only) */
+  deviceAcl?: DeviceAclStore;
   /** injected for tests */
   discover?: () => Layout;
 }
@@ -82,6 +88,7 @@ export function createRuntime(options: DaemonOptions, log: Logger, parts: Runtim
   current.cgfs = new CgroupFs(current.layout);
   const autoRemove = new AutoRemover(() => current.cgfs, options, log, parts.marks ?? MEMORY_ONLY);
   const journal = parts.journal ?? NO_JOURNAL;
+  const deviceAcl = new DeviceAcl(() => current.cgfs, parts.deviceAcl ?? DEVICE_ACL_MEMORY_ONLY);
   return {
     options,
     log,
@@ -94,6 +101,7 @@ export function createRuntime(options: DaemonOptions, log: Logger, parts: Runtim
     },
     autoRemove,
     journal,
+    deviceAcl,
     refreshLayout() {
       const layout = discover();
       const change = compareLayouts(current.layout, layout);

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+void InitBpf(Napi::Env env, Napi::Object exports);  // bpf.cc
+
 namespace {
 
 constexpr int kMaxFdsPerMessage = 16;
@@ -701,6 +703,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("drainDatagrams", Napi::Function::New(env, DrainDatagrams));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("notifyDatagram", Napi::Function::New(env, NotifyDatagram));
+  InitBpf(env, exports);  // bpf.cc: cgroup device programs
   return exports;
 }
 

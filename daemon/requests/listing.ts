@@ -11,6 +11,7 @@ import { assertUnderProxy, resolveTarget } from './checks';
 import { forEachHierarchy, hierarchyList, singleHierarchy } from './hierarchies';
 import { taskHome } from './move-pid';
 import { readableCgroup } from './values';
+import { deviceKeyEntries } from './device-values';
 
 /** Unmapped ids are shown as (uid_t)-1, as the kernel does (overflowuid aside). */
 export const UNMAPPED_ID = 4294967295;
@@ -80,7 +81,7 @@ export function listKeys(rt: Runtime, caller: Caller, controller: string, cgroup
   const gidMap = caller.gidMap;
   // Without both maps the original showed host ids unconverted (reference §5.17).
   const present = (id: number, map: typeof uidMap): number => (uidMap && gidMap ? (hostIdToNs(id, map) ?? UNMAPPED_ID) : id);
-  return rt.cgfs.keys(h, cg).map(({ name, owner }): KeyRow =>
+  return [...rt.cgfs.keys(h, cg), ...deviceKeyEntries(rt, h, cg)].map(({ name, owner }): KeyRow =>
     owner ? [name, present(owner.uid, uidMap), present(owner.gid, gidMap), owner.mode] : [name, UNMAPPED_ID, UNMAPPED_ID, 0],
   );
 }

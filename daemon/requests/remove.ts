@@ -32,6 +32,7 @@ function removeIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, recurs
   if (busy) throw new CgmError('Busy', `${cgfs.describe(h, busy.cg)} still has tasks (pid ${busy.pid})`);
   removeTree(rt, h, path);
   rt.autoRemove.forget(h, path);
+  rt.deviceAcl.forget(h, path);
   return 1;
 }
 

@@ -9,6 +9,7 @@ import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
 import { assertCgroupAccess, assertKeyAccess, assertUnderProxy, resolveTarget } from './checks';
 import { singleHierarchy } from './hierarchies';
+import { getDeviceValue, isEmulatedDeviceKey, setDeviceValue } from './device-values';
 
 /** Largest value GetValue returns (memory.stat and friends are a few KiB). */
 export const MAX_READ_BYTES = 1024 * 1024;
@@ -25,6 +26,7 @@ export function getValue(rt: Runtime, caller: Caller, controller: string, cgroup
   const h = singleHierarchy(rt, controller);
   assertKey(key);
   const cg = readableCgroup(rt, caller, h, cgroup);
+  if (isEmulatedDeviceKey(h, key)) return getDeviceValue(rt, h, cg, key); // v2: BPF, not a file
   // The key itself, or its translation from the other cgroup version's names (driver).
   const plan = rt.cgfs.driver(h).planGet(rt.cgfs, h, cg, key, MAX_READ_BYTES);
   for (const file of plan.files) assertKeyAccess(rt, caller, h, cg, file, 'read');
@@ -40,6 +42,7 @@ export function setValue(rt: Runtime, caller: Caller, controller: string, cgroup
   assertSettableKey(key);
   assertValue(value);
   const cg = readableCgroup(rt, caller, h, cgroup);
+  if (isEmulatedDeviceKey(h, key)) return setDeviceValue(rt, caller, h, cg, key, value); // v2: BPF, not a file
   const text = value === '' || value.endsWith('\n') ? value : `${value}\n`;
   if (Buffer.byteLength(text) > MAX_VALUE_BYTES) throw new CgmError('LimitsExceeded', `value is longer than ${MAX_VALUE_BYTES} bytes`);
   // The key itself, its translation, or freeze/kill (driver); the caller needs write

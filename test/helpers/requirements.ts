@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hostCgroupMounts } from './leftovers';
+import { bpfQueryDevicePrograms } from '../../addon';
 
 /** The repository root (works from test/helpers and from dist/test/helpers). */
 export const REPO_ROOT = ((): string => {
@@ -110,4 +111,25 @@ export function staleBuild(): string | undefined {
     return undefined;
   };
   return newer(path.join(REPO_ROOT, 'daemon')) ?? newer(path.join(REPO_ROOT, 'test', 'helpers')) ?? (fs.statSync(path.join(REPO_ROOT, 'addon', 'index.ts')).mtimeMs > built ? 'addon/index.ts' : undefined);
+}
+
+/**
+ * Why cgroup device programs cannot be tested here: without CONFIG_CGROUP_BPF, BPF_PROG_QUERY
+ * on a cgroup2 directory fails with EINVAL (ENOSYS without bpf(2) at all).
+ */
+export function cgroupBpfSkipReason(): string | undefined {
+  const v2 = hostCgroupMounts().find((m) => m.label === 'unified');
+  if (!v2) return 'no cgroup2 mount on this host';
+  try {
+    const fd = fs.openSync(v2.mountPoint, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      bpfQueryDevicePrograms(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'EINVAL' || code === 'ENOSYS' ? `this kernel has no cgroup BPF (bpf(BPF_PROG_QUERY) failed with ${code}; CONFIG_CGROUP_BPF)` : undefined;
+  }
 }
