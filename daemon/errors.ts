@@ -25,7 +25,7 @@ export const ERROR_CATALOG = {
   },
   Timeout: {
     name: 'org.freedesktop.DBus.Error.Timeout',
-    when: 'an Scm peer did not send its credentials in time',
+    when: 'an Scm peer did not send its credentials in time, or a freeze did not settle',
   },
   NotSupported: {
     name: 'org.freedesktop.DBus.Error.NotSupported',

@@ -21,6 +21,15 @@ export async function waitUntil(isDone: () => boolean, what: string, timeoutMs =
   }
 }
 
+/** Runs a thaw whose own failure must not hide the error that made it necessary. */
+export function thawQuietly(thaw: () => void): void {
+  try {
+    thaw();
+  } catch {
+    // the cgroup may be gone; the caller reports the original failure
+  }
+}
+
 /** Every process of the subtree, as the daemon's pid namespace names them. */
 export function subtreePids(cgfs: CgroupFs, h: Hierarchy, cg: string, leaf: string | undefined): number[] {
   const pids = new Set<number>();

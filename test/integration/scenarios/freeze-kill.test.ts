@@ -3,6 +3,7 @@
 // in the kernel's files and by the fate of a real task; a caller who may not write the
 // freezer files is refused.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../../../client';
 import { availableV1Controllers, titled, waitFor } from '../../helpers';
 import { layoutSkipReason, startScenario, type LayoutName, type ScenarioEnv } from './scenario-layout';
 
@@ -52,6 +53,18 @@ describe.each<LayoutName>(['v1', 'v2'])('freeze, thaw and kill on %s', (layout) 
         expect(kernelFrozen(name)).toBe(false);
         expect(await s.client.getValue(s.controller('freezer'), rel(), key)).toBe(thawed);
         await sleeper.stop();
+      });
+
+      it('freezes through the Scm variant too (the result waits for the freeze)', async () => {
+        const scm = await connect({ socket: s.env.socket, route: 'scm' });
+        try {
+          await scm.setValue(s.controller('freezer'), rel(), key, frozen);
+          expect(kernelFrozen(name)).toBe(true);
+          await scm.setValue(s.controller('freezer'), rel(), key, thawed);
+          expect(kernelFrozen(name)).toBe(false);
+        } finally {
+          await scm.close();
+        }
       });
 
       it('refuses a caller who may not write the freezer files, and changes nothing', async () => {

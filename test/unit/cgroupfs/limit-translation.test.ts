@@ -1,4 +1,6 @@
 // The pure translation of limits between the cgroup versions' key names: one row per case.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   allTranslations, blkioToIoWeight, ioToBlkioWeight, sharesToWeight, subtreeActionOf, translateGet, translateSet, translationOf,
@@ -185,5 +187,15 @@ describe('the table', () => {
       expect(t.reads.length).toBeGreaterThan(0);
       expect(t.formula).not.toBe('');
     }
+  });
+});
+
+describe('the README table', () => {
+  it('lists every translation with its formula, and nothing else', () => {
+    const readme = fs.readFileSync(path.join(__dirname, '../../../README.md'), 'utf8');
+    const table = /<!-- limit-translations:start -->([\s\S]*?)<!-- limit-translations:end -->/.exec(readme)?.[1] ?? '';
+    const rows = table.split('\n').filter((l) => l.startsWith('| `'));
+    expect(rows.map((r) => r.split(' | ').slice(0, 2).join(' | '))).toEqual(allTranslations().map((t) => `| \`${t.key}\` | v${t.on}`));
+    for (const t of allTranslations()) expect(table).toContain(t.formula.replace(/\|/g, '\\|'));
   });
 });
