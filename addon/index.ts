@@ -1,5 +1,6 @@
 // Typed wrapper around the native addon: the only module that loads the .node file.
 // It validates arguments so the C++ side can trust them.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export interface Ucred {
@@ -33,24 +34,55 @@ interface NativeModule {
   notifyDatagram(socketPath: string, text: string): void;
 }
 
-// dist/addon/index.js and addon/index.ts both sit two levels below the build output.
+/**
+ * The addon could not be loaded: not built, deleted, or built for another Node. Entry
+ * points (cgmanager, cgm, cgproxy) print its message as their one error line.
+ */
+export class AddonLoadError extends Error {
+  readonly code = 'ADDON_LOAD_FAILED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'AddonLoadError';
+  }
+}
+
+// Where the .node file may be, relative to this module: dist/addon/index.js and
+// addon/index.ts are both two levels below the package root, and cgm's bundle is
+// dist/client/cgm-bundle.js, also two levels down. $CGMANAGER_ADDON overrides (tests
+// and packagers that install it elsewhere).
+function addonCandidates(): string[] {
+  const fromEnv = process.env.CGMANAGER_ADDON;
+  if (fromEnv) return [fromEnv];
+  return [path.join(__dirname, '..', '..', 'addon', 'build', 'Release', 'cgm_native.node'), path.join(__dirname, 'build', 'Release', 'cgm_native.node')];
+}
+
 function loadNative(): NativeModule {
-  const candidates = [
-    path.join(__dirname, '..', '..', 'addon', 'build', 'Release', 'cgm_native.node'),
-    path.join(__dirname, 'build', 'Release', 'cgm_native.node'),
-  ];
-  let lastError: unknown;
+  const candidates = addonCandidates();
   for (const file of candidates) {
+    if (!fs.existsSync(file)) continue;
     try {
       return require(file) as NativeModule;
     } catch (err) {
-      lastError = err;
+      const why = String((err as Error)?.message ?? err).split('\n')[0];
+      throw new AddonLoadError(`cannot load the native addon ${file}: ${why} (rebuild it: npm rebuild cgmanager, with npm_config_nodedir=/usr where Node's headers are installed)`);
     }
   }
-  throw new Error(`cgmanager native addon not built (run npm install): ${String((lastError as Error)?.message)}`);
+  const where = candidates[0] ?? 'addon/build/Release/cgm_native.node';
+  throw new AddonLoadError(`native addon not built: no ${where} (build it: npm rebuild cgmanager, with npm_config_nodedir=/usr where Node's headers are installed)`);
 }
 
-const native = loadNative();
+// Loaded on first use, not at import: `--help` works without it, and a missing addon
+// surfaces inside the entry points' error handling as one line, not a stack trace.
+let loaded: NativeModule | undefined;
+function native(): NativeModule {
+  loaded ??= loadNative();
+  return loaded;
+}
+
+/** Loads the addon now; throws AddonLoadError when it is missing or broken. */
+export function assertAddonLoadable(): void {
+  native();
+}
 
 function assertFd(fd: number): void {
   if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw new TypeError(`not a file descriptor: ${fd}`);
@@ -72,7 +104,7 @@ function assertPath(p: string): void {
 /** Wraps an fd we own into a polled socket; the socket owns and closes the fd. */
 export function openSocket(fd: number, datagram: boolean, onRead: ReadHandler, onClose: CloseHandler): NativeSocket {
   assertFd(fd);
-  return new CheckedSocket(new native.Socket(fd, datagram, onRead, onClose));
+  return new CheckedSocket(new (native().Socket)(fd, datagram, onRead, onClose));
 }
 
 class CheckedSocket implements NativeSocket {
@@ -107,45 +139,45 @@ class CheckedSocket implements NativeSocket {
 
 export function listen(fd: number, onConnection: (fd: number) => void): { close(): void } {
   assertFd(fd);
-  return new native.Listener(fd, onConnection);
+  return new (native().Listener)(fd, onConnection);
 }
 
 export function listenUnix(socketPath: string, backlog = 4096): number {
   assertPath(socketPath);
-  return native.listenUnix(socketPath, backlog);
+  return native().listenUnix(socketPath, backlog);
 }
 
 export function connectUnix(socketPath: string): number {
   assertPath(socketPath);
-  return native.connectUnix(socketPath);
+  return native().connectUnix(socketPath);
 }
 
 export function peerCred(fd: number): Ucred {
   assertFd(fd);
-  return native.peerCred(fd);
+  return native().peerCred(fd);
 }
 
 export function setPassCred(fd: number, on: boolean): void {
   assertFd(fd);
-  native.setPassCred(fd, on);
+  native().setPassCred(fd, on);
 }
 
 export function socketKind(fd: number): { domain: 'unix' | 'other'; type: 'dgram' | 'stream' | 'seqpacket' | 'other' } {
   assertFd(fd);
-  return native.socketKind(fd);
+  return native().socketKind(fd);
 }
 
 export function socketPair(datagram: boolean): [number, number] {
-  return native.socketPair(datagram);
+  return native().socketPair(datagram);
 }
 
 export function closeFd(fd: number): void {
   assertFd(fd);
-  native.closeFd(fd);
+  native().closeFd(fd);
 }
 
 /** Sends one sd_notify datagram to `socketPath` (a path, or `@name` for the abstract namespace). */
 export function notifyDatagram(socketPath: string, text: string): void {
   assertPath(socketPath);
-  native.notifyDatagram(socketPath, text);
+  native().notifyDatagram(socketPath, text);
 }

@@ -8,7 +8,7 @@
 // is the addon's (connectUnix + openSocket keep received fds and can send credentials)
 // and the bytes are daemon/dbus/wire.ts's (dbus-next's marshallers behind validation).
 import { constants as osConstants } from 'node:os';
-import { closeFd, connectUnix, openSocket, peerCred, type NativeSocket, type Ucred } from '../addon';
+import { AddonLoadError, closeFd, connectUnix, openSocket, peerCred, type NativeSocket, type Ucred } from '../addon';
 import { BodyError, MessageReader, MessageType, ProtocolError, decodeBody, encodeMessage, type Message } from '../daemon/dbus/wire';
 import { CgmanagerError, errorFromConnect, errorFromReply } from './errors';
 import { MAX_SASL_LINE, SaslClient } from './sasl';
@@ -84,6 +84,7 @@ export class PeerConnection {
     try {
       fd = connectUnix(options.socketPath);
     } catch (err) {
+      if (err instanceof AddonLoadError) return Promise.reject(err); // an installation problem, not a connection one
       return Promise.reject(errorFromConnect(err, options.socketPath));
     }
     let conn: PeerConnection;
