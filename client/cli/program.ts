@@ -10,7 +10,7 @@ import { runCommand, usageLine, type CgmIo } from './run-command';
 
 export type { CgmIo } from './run-command';
 
-const NOTES = `
+export const NOTES = `
 Arguments:
   <controller>  a controller (memory), a named hierarchy (name=systemd) or unified
                 (the cgroup2 hierarchy). create, chown, chmod, chmodfile, remove,
@@ -33,7 +33,7 @@ Environment:
                     so when cgm is not in the daemon's pid or user namespace
 `;
 
-function buildProgram(io: CgmIo, setExit: (code: number) => void): Command {
+export function buildProgram(io: CgmIo, setExit: (code: number) => void): Command {
   const program = new Command('cgm')
     .description('Command-line client for cgmanager, the cgroup manager daemon.')
     .usage('[--socket PATH] <command> [arguments]')
