@@ -25,7 +25,7 @@ interface NativeModule {
   Socket: new (fd: number, datagram: boolean, onRead: ReadHandler, onClose: CloseHandler) => NativeSocket;
   Listener: new (fd: number, onConnection: (fd: number) => void) => { close(): void };
   listenUnix(path: string, backlog: number): number;
-  connectUnix(path: string): number;
+  connectUnix(path: string, nonBlocking: boolean): number;
   peerCred(fd: number): Ucred;
   setPassCred(fd: number, on: boolean): void;
   socketKind(fd: number): { domain: 'unix' | 'other'; type: 'dgram' | 'stream' | 'seqpacket' | 'other' };
@@ -147,9 +147,14 @@ export function listenUnix(socketPath: string, backlog = 4096): number {
   return native().listenUnix(socketPath, backlog);
 }
 
-export function connectUnix(socketPath: string): number {
+/**
+ * Connects a stream socket to `socketPath`. Blocking by default (waits while the listener's
+ * backlog is full); with `nonBlocking` that case throws EAGAIN at once, for callers that
+ * retry on a timer.
+ */
+export function connectUnix(socketPath: string, nonBlocking = false): number {
   assertPath(socketPath);
-  return native().connectUnix(socketPath);
+  return native().connectUnix(socketPath, nonBlocking);
 }
 
 export function peerCred(fd: number): Ucred {
