@@ -105,6 +105,11 @@ describe.skipIf(reason !== undefined)(titled('npm pack, npm install -g, run from
     const list = await env.run([bin('cgm'), '--socket', env.socket, 'listcontrollers'], { env: { PATH } });
     expect(list.code, list.stderr).toBe(0);
     for (const label of env.named) expect(list.stdout.split('\n')).toContain(label);
+    // Help and usage errors leave the bundle's fast path for the full command line.
+    const help = await run([bin('cgm'), 'help', 'ping']);
+    expect(help.code, help.stderr).toBe(0);
+    expect(help.stdout).toContain('Usage: cgm ping');
+    expect(await run([bin('cgm'), 'nosuch'])).toMatchObject({ code: 1, stdout: '', stderr: 'cgm: unknown command: nosuch; see cgm help\n' });
   });
 
   it('a script requires cgmanager/client from the install; tsc finds its types', async () => {
