@@ -1,5 +1,6 @@
 // Typed wrapper around the native addon: the only module that loads the .node file.
 // It validates arguments so the C++ side can trust them.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export interface Ucred {
@@ -40,7 +41,7 @@ interface NativeModule {
   Socket: new (fd: number, datagram: boolean, onRead: ReadHandler, onClose: CloseHandler, onDrain?: DrainHandler) => NativeSocket;
   Listener: new (fd: number, onConnection: (fd: number) => void, onError?: AcceptErrorHandler, retryMs?: number) => { close(): void };
   listenUnix(path: string, backlog: number): number;
-  connectUnix(path: string): number;
+  connectUnix(path: string, nonBlocking: boolean): number;
   peerCred(fd: number): Ucred;
   setPassCred(fd: number, on: boolean): void;
   socketKind(fd: number): { domain: 'unix' | 'other'; type: 'dgram' | 'stream' | 'seqpacket' | 'other' };
@@ -57,24 +58,55 @@ interface NativeModule {
   bpfProgramId(progFd: number): number;
 }
 
-// dist/addon/index.js and addon/index.ts both sit two levels below the build output.
+/**
+ * The addon could not be loaded: not built, deleted, or built for another Node. Entry
+ * points (cgmanager, cgm, cgproxy) print its message as their one error line.
+ */
+export class AddonLoadError extends Error {
+  readonly code = 'ADDON_LOAD_FAILED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'AddonLoadError';
+  }
+}
+
+// Where the .node file may be, relative to this module: dist/addon/index.js and
+// addon/index.ts are both two levels below the package root, and cgm's bundle is
+// dist/client/cgm-bundle.js, also two levels down. $CGMANAGER_ADDON overrides (tests
+// and packagers that install it elsewhere).
+function addonCandidates(): string[] {
+  const fromEnv = process.env.CGMANAGER_ADDON;
+  if (fromEnv) return [fromEnv];
+  return [path.join(__dirname, '..', '..', 'addon', 'build', 'Release', 'cgm_native.node'), path.join(__dirname, 'build', 'Release', 'cgm_native.node')];
+}
+
 function loadNative(): NativeModule {
-  const candidates = [
-    path.join(__dirname, '..', '..', 'addon', 'build', 'Release', 'cgm_native.node'),
-    path.join(__dirname, 'build', 'Release', 'cgm_native.node'),
-  ];
-  let lastError: unknown;
+  const candidates = addonCandidates();
   for (const file of candidates) {
+    if (!fs.existsSync(file)) continue;
     try {
       return require(file) as NativeModule;
     } catch (err) {
-      lastError = err;
+      const why = String((err as Error)?.message ?? err).split('\n')[0];
+      throw new AddonLoadError(`cannot load the native addon ${file}: ${why} (rebuild it: npm rebuild cgmanager, with npm_config_nodedir=/usr where Node's headers are installed)`);
     }
   }
-  throw new Error(`cgmanager native addon not built (run npm install): ${String((lastError as Error)?.message)}`);
+  const where = candidates[0] ?? 'addon/build/Release/cgm_native.node';
+  throw new AddonLoadError(`native addon not built: no ${where} (build it: npm rebuild cgmanager, with npm_config_nodedir=/usr where Node's headers are installed)`);
 }
 
-const native = loadNative();
+// Loaded on first use, not at import: `--help` works without it, and a missing addon
+// surfaces inside the entry points' error handling as one line, not a stack trace.
+let loaded: NativeModule | undefined;
+function native(): NativeModule {
+  loaded ??= loadNative();
+  return loaded;
+}
+
+/** Loads the addon now; throws AddonLoadError when it is missing or broken. */
+export function assertAddonLoadable(): void {
+  native();
+}
 
 function assertFd(fd: number): void {
   if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw new TypeError(`not a file descriptor: ${fd}`);
@@ -96,7 +128,8 @@ function assertPath(p: string): void {
 /** Wraps an fd we own into a polled socket; the socket owns and closes the fd. */
 export function openSocket(fd: number, datagram: boolean, onRead: ReadHandler, onClose: CloseHandler, onDrain?: DrainHandler): NativeSocket {
   assertFd(fd);
-  return new CheckedSocket(onDrain ? new native.Socket(fd, datagram, onRead, onClose, onDrain) : new native.Socket(fd, datagram, onRead, onClose));
+  const Socket = native().Socket;
+  return new CheckedSocket(onDrain ? new Socket(fd, datagram, onRead, onClose, onDrain) : new Socket(fd, datagram, onRead, onClose));
 }
 
 class CheckedSocket implements NativeSocket {
@@ -141,36 +174,41 @@ class CheckedSocket implements NativeSocket {
 export function listen(fd: number, onConnection: (fd: number) => void, onError?: AcceptErrorHandler, retryMs = 100): { close(): void } {
   assertFd(fd);
   if (!Number.isInteger(retryMs) || retryMs < 1 || retryMs > 60_000) throw new TypeError(`bad retry interval: ${retryMs}`);
-  return new native.Listener(fd, onConnection, onError ?? (() => undefined), retryMs);
+  return new (native().Listener)(fd, onConnection, onError ?? (() => undefined), retryMs);
 }
 
 export function listenUnix(socketPath: string, backlog = 4096): number {
   assertPath(socketPath);
-  return native.listenUnix(socketPath, backlog);
+  return native().listenUnix(socketPath, backlog);
 }
 
-export function connectUnix(socketPath: string): number {
+/**
+ * Connects a stream socket to `socketPath`. Blocking by default (waits while the listener's
+ * backlog is full); with `nonBlocking` that case throws EAGAIN at once, for callers that
+ * retry on a timer.
+ */
+export function connectUnix(socketPath: string, nonBlocking = false): number {
   assertPath(socketPath);
-  return native.connectUnix(socketPath);
+  return native().connectUnix(socketPath, nonBlocking);
 }
 
 export function peerCred(fd: number): Ucred {
   assertFd(fd);
-  return native.peerCred(fd);
+  return native().peerCred(fd);
 }
 
 export function setPassCred(fd: number, on: boolean): void {
   assertFd(fd);
-  native.setPassCred(fd, on);
+  native().setPassCred(fd, on);
 }
 
 export function socketKind(fd: number): { domain: 'unix' | 'other'; type: 'dgram' | 'stream' | 'seqpacket' | 'other' } {
   assertFd(fd);
-  return native.socketKind(fd);
+  return native().socketKind(fd);
 }
 
 export function socketPair(datagram: boolean): [number, number] {
-  return native.socketPair(datagram);
+  return native().socketPair(datagram);
 }
 
 /**
@@ -179,25 +217,25 @@ export function socketPair(datagram: boolean): [number, number] {
  */
 export function socketAddresses(fd: number, bindIfUnnamed: boolean): SocketAddresses {
   assertFd(fd);
-  return native.socketAddresses(fd, bindIfUnnamed);
+  return native().socketAddresses(fd, bindIfUnnamed);
 }
 
 /** Discards up to `max` datagrams already queued on a socket (fds they carried are released); returns how many. */
 export function drainDatagrams(fd: number, max: number): number {
   assertFd(fd);
   if (!Number.isInteger(max) || max < 0 || max > 0x7fffffff) throw new TypeError(`bad datagram count: ${max}`);
-  return native.drainDatagrams(fd, max);
+  return native().drainDatagrams(fd, max);
 }
 
 export function closeFd(fd: number): void {
   assertFd(fd);
-  native.closeFd(fd);
+  native().closeFd(fd);
 }
 
 /** Sends one sd_notify datagram to `socketPath` (a path, or `@name` for the abstract namespace). */
 export function notifyDatagram(socketPath: string, text: string): void {
   assertPath(socketPath);
-  native.notifyDatagram(socketPath, text);
+  native().notifyDatagram(socketPath, text);
 }
 
 /** A failed BPF_PROG_LOAD also carries the kernel verifier's log. */
@@ -220,7 +258,7 @@ export function bpfLoadDeviceProgram(insns: Buffer, name = 'cgm_devices'): numbe
     throw new TypeError('a BPF program is a non-empty Buffer of 8-byte instructions');
   }
   if (!/^[A-Za-z0-9_.]{1,15}$/.test(name)) throw new TypeError(`bad BPF object name ${JSON.stringify(name)}`);
-  return native.bpfLoadDeviceProgram(insns, name);
+  return native().bpfLoadDeviceProgram(insns, name);
 }
 
 /** Attaches with BPF_F_ALLOW_MULTI to a cgroup directory fd; with `replaceFd`, atomically in place of that program (BPF_F_REPLACE). */
@@ -228,28 +266,28 @@ export function bpfAttachDeviceProgram(cgroupFd: number, progFd: number, replace
   assertFd(cgroupFd);
   assertFd(progFd);
   if (replaceFd !== undefined) assertFd(replaceFd);
-  native.bpfAttachDeviceProgram(cgroupFd, progFd, replaceFd ?? -1);
+  native().bpfAttachDeviceProgram(cgroupFd, progFd, replaceFd ?? -1);
 }
 
 export function bpfDetachDeviceProgram(cgroupFd: number, progFd: number): void {
   assertFd(cgroupFd);
   assertFd(progFd);
-  native.bpfDetachDeviceProgram(cgroupFd, progFd);
+  native().bpfDetachDeviceProgram(cgroupFd, progFd);
 }
 
 /** Ids of the device programs attached to the cgroup itself (not inherited ones). */
 export function bpfQueryDevicePrograms(cgroupFd: number): number[] {
   assertFd(cgroupFd);
-  return native.bpfQueryDevicePrograms(cgroupFd);
+  return native().bpfQueryDevicePrograms(cgroupFd);
 }
 
 /** An fd for a loaded program, by id; the caller closes it. */
 export function bpfProgramFdById(id: number): number {
   if (!Number.isInteger(id) || id <= 0 || id > 0xffffffff) throw new TypeError(`not a BPF program id: ${id}`);
-  return native.bpfProgramFdById(id);
+  return native().bpfProgramFdById(id);
 }
 
 export function bpfProgramId(progFd: number): number {
   assertFd(progFd);
-  return native.bpfProgramId(progFd);
+  return native().bpfProgramId(progFd);
 }

@@ -20,6 +20,16 @@ export interface ConnectOptions {
    * 'plain' or 'scm' force one way.
    */
   route?: RoutePreference;
+  /** gives up connecting when it fires (code 'Aborted') */
+  signal?: AbortSignal;
+}
+
+/** Per-call options, the last argument of every method. */
+export interface CallOptions {
+  /** ms to wait for this reply instead of the client's timeoutMs; 0 waits forever (code 'NoReply' when it passes) */
+  timeoutMs?: number;
+  /** fails the call with code 'Aborted' when it fires; the daemon may still carry it out */
+  signal?: AbortSignal;
 }
 
 /** One file of a cgroup as ListKeys reports it (D-Bus `(suuu)`). */
@@ -40,10 +50,24 @@ export async function connect(options: ConnectOptions = {}): Promise<CgmanagerCl
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (typeof socketPath !== 'string' || socketPath === '') throw new TypeError('connect: socket must be a non-empty path');
   if (!Number.isInteger(timeoutMs) || timeoutMs < 0) throw new TypeError(`connect: timeoutMs must be a non-negative integer, got ${String(timeoutMs)}`);
-  const connection = await PeerConnection.open({ socketPath, timeoutMs });
+  const connection = await PeerConnection.open({ socketPath, timeoutMs, signal: options.signal });
   const route = options.route ?? 'auto';
   if (route !== 'auto' && route !== 'plain' && route !== 'scm') throw new TypeError(`connect: route must be 'auto', 'plain' or 'scm', got ${String(route)}`);
   return new CgmanagerClient(connection, selectRoute(connection, route, Math.min(timeoutMs || 5000, 5000)));
+}
+
+// Node 20 defines Symbol.asyncDispose (as Symbol.for('nodejs.asyncDispose')); older
+// runtimes and other hosts get the same registered symbol, so `await using` works there
+// too with a transpiler, and the method below is never keyed by `undefined`.
+(Symbol as { asyncDispose?: symbol }).asyncDispose ??= Symbol.for('nodejs.asyncDispose');
+
+function checkCallOptions(method: string, options: CallOptions | undefined): CallOptions {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${method}: options must be an object`);
+  const { timeoutMs, signal } = options;
+  if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 0)) throw new TypeError(`${method}: timeoutMs must be a non-negative integer, got ${String(timeoutMs)}`);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`${method}: signal must be an AbortSignal`);
+  return { timeoutMs, signal };
 }
 
 function spec(name: string): MethodSpec {
@@ -77,26 +101,26 @@ export class CgmanagerClient {
     return this.routeImpl.kind;
   }
 
-  private async invoke(name: string, args: readonly unknown[]): Promise<unknown[]> {
+  private async invoke(name: string, args: readonly unknown[], options: CallOptions | undefined): Promise<unknown[]> {
     const method = spec(name);
     assertArgs(method, args);
-    return this.routeImpl.invoke(method, args);
+    return this.routeImpl.invoke(method, args, checkCallOptions(name, options));
   }
 
   /** Ping(junk:i): does nothing; proves the daemon answers. */
-  async ping(junk = 0): Promise<void> {
-    await this.invoke('Ping', [junk]);
+  async ping(junk = 0, options?: CallOptions): Promise<void> {
+    await this.invoke('Ping', [junk], options);
   }
 
   /** GetPidCgroup(controller, pid) → `/` or a path relative to the caller's cgroup, without a leading `/`. */
-  async getPidCgroup(controller: string, pid: number): Promise<string> {
-    const [output] = await this.invoke('GetPidCgroup', [controller, pid]);
+  async getPidCgroup(controller: string, pid: number, options?: CallOptions): Promise<string> {
+    const [output] = await this.invoke('GetPidCgroup', [controller, pid], options);
     return output as string;
   }
 
   /** GetPidCgroupAbs(controller, pid) → `/` or a path with a leading `/` (from the hierarchy root, or the proxy's cgroup). */
-  async getPidCgroupAbs(controller: string, pid: number): Promise<string> {
-    const [output] = await this.invoke('GetPidCgroupAbs', [controller, pid]);
+  async getPidCgroupAbs(controller: string, pid: number, options?: CallOptions): Promise<string> {
+    const [output] = await this.invoke('GetPidCgroupAbs', [controller, pid], options);
     return output as string;
   }
 
@@ -105,40 +129,40 @@ export class CgmanagerClient {
    * cgroup already existed, in any of the named hierarchies), false when it answered -1
    * (it was created everywhere, or the cgroup was '').
    */
-  async create(controller: string, cgroup: string): Promise<boolean> {
-    const [existed] = await this.invoke('Create', [controller, cgroup]);
+  async create(controller: string, cgroup: string, options?: CallOptions): Promise<boolean> {
+    const [existed] = await this.invoke('Create', [controller, cgroup], options);
     return existed === 1;
   }
 
   /** Chown(controller, cgroup, uid, gid): hands the directory and its task files to uid:gid (-1 leaves one unchanged). */
-  async chown(controller: string, cgroup: string, uid: number, gid: number): Promise<void> {
-    await this.invoke('Chown', [controller, cgroup, uid, gid]);
+  async chown(controller: string, cgroup: string, uid: number, gid: number, options?: CallOptions): Promise<void> {
+    await this.invoke('Chown', [controller, cgroup, uid, gid], options);
   }
 
   /** Chmod(controller, cgroup, file, mode): file '' means the cgroup directory itself. */
-  async chmod(controller: string, cgroup: string, file: string, mode: number): Promise<void> {
-    await this.invoke('Chmod', [controller, cgroup, file, mode]);
+  async chmod(controller: string, cgroup: string, file: string, mode: number, options?: CallOptions): Promise<void> {
+    await this.invoke('Chmod', [controller, cgroup, file, mode], options);
   }
 
   /** MovePid(controller, cgroup, pid): cgroup relative to the caller's own. */
-  async movePid(controller: string, cgroup: string, pid: number): Promise<void> {
-    await this.invoke('MovePid', [controller, cgroup, pid]);
+  async movePid(controller: string, cgroup: string, pid: number, options?: CallOptions): Promise<void> {
+    await this.invoke('MovePid', [controller, cgroup, pid], options);
   }
 
   /** MovePidAbs(controller, cgroup, pid): cgroup from the hierarchy root (or the proxy's cgroup). */
-  async movePidAbs(controller: string, cgroup: string, pid: number): Promise<void> {
-    await this.invoke('MovePidAbs', [controller, cgroup, pid]);
+  async movePidAbs(controller: string, cgroup: string, pid: number, options?: CallOptions): Promise<void> {
+    await this.invoke('MovePidAbs', [controller, cgroup, pid], options);
   }
 
   /** GetValue(controller, cgroup, key) → the file's content without trailing newlines. */
-  async getValue(controller: string, cgroup: string, key: string): Promise<string> {
-    const [value] = await this.invoke('GetValue', [controller, cgroup, key]);
+  async getValue(controller: string, cgroup: string, key: string, options?: CallOptions): Promise<string> {
+    const [value] = await this.invoke('GetValue', [controller, cgroup, key], options);
     return value as string;
   }
 
   /** SetValue(controller, cgroup, key, value). */
-  async setValue(controller: string, cgroup: string, key: string, value: string): Promise<void> {
-    await this.invoke('SetValue', [controller, cgroup, key, value]);
+  async setValue(controller: string, cgroup: string, key: string, value: string, options?: CallOptions): Promise<void> {
+    await this.invoke('SetValue', [controller, cgroup, key, value], options);
   }
 
   /**
@@ -146,54 +170,54 @@ export class CgmanagerClient {
    * Resolves true when the daemon answered 1 (it existed and was removed), false for -1
    * (it did not exist, which is not an error).
    */
-  async remove(controller: string, cgroup: string, recursive: boolean): Promise<boolean> {
+  async remove(controller: string, cgroup: string, recursive: boolean, options?: CallOptions): Promise<boolean> {
     assertBoolean('Remove', 'recursive', recursive);
-    const [existed] = await this.invoke('Remove', [controller, cgroup, recursive ? 1 : 0]);
+    const [existed] = await this.invoke('Remove', [controller, cgroup, recursive ? 1 : 0], options);
     return existed === 1;
   }
 
   /** GetTasks(controller, cgroup) → pids, ascending, in the daemon's pid namespace. */
-  async getTasks(controller: string, cgroup: string): Promise<number[]> {
-    const [pids] = await this.invoke('GetTasks', [controller, cgroup]);
+  async getTasks(controller: string, cgroup: string, options?: CallOptions): Promise<number[]> {
+    const [pids] = await this.invoke('GetTasks', [controller, cgroup], options);
     return pids as number[];
   }
 
   /** GetTasksRecursive(controller, cgroup) → pids of the whole subtree, ascending. */
-  async getTasksRecursive(controller: string, cgroup: string): Promise<number[]> {
-    const [pids] = await this.invoke('GetTasksRecursive', [controller, cgroup]);
+  async getTasksRecursive(controller: string, cgroup: string, options?: CallOptions): Promise<number[]> {
+    const [pids] = await this.invoke('GetTasksRecursive', [controller, cgroup], options);
     return pids as number[];
   }
 
   /** ListChildren(controller, cgroup) → names of the child cgroups (unsorted). */
-  async listChildren(controller: string, cgroup: string): Promise<string[]> {
-    const [names] = await this.invoke('ListChildren', [controller, cgroup]);
+  async listChildren(controller: string, cgroup: string, options?: CallOptions): Promise<string[]> {
+    const [names] = await this.invoke('ListChildren', [controller, cgroup], options);
     return names as string[];
   }
 
   /** RemoveOnEmpty(controller, cgroup): remove the cgroup once its last task leaves. */
-  async removeOnEmpty(controller: string, cgroup: string): Promise<void> {
-    await this.invoke('RemoveOnEmpty', [controller, cgroup]);
+  async removeOnEmpty(controller: string, cgroup: string, options?: CallOptions): Promise<void> {
+    await this.invoke('RemoveOnEmpty', [controller, cgroup], options);
   }
 
   /** Prune(controller, cgroup): remove empty descendants now, the busy ones when they empty. */
-  async prune(controller: string, cgroup: string): Promise<void> {
-    await this.invoke('Prune', [controller, cgroup]);
+  async prune(controller: string, cgroup: string, options?: CallOptions): Promise<void> {
+    await this.invoke('Prune', [controller, cgroup], options);
   }
 
   /** ListControllers() → one entry per hierarchy, e.g. 'cpu,cpuacct', 'name=systemd', 'unified,memory,pids'. */
-  async listControllers(): Promise<string[]> {
-    const [entries] = await this.invoke('ListControllers', []);
+  async listControllers(options?: CallOptions): Promise<string[]> {
+    const [entries] = await this.invoke('ListControllers', [], options);
     return entries as string[];
   }
 
   /** ListKeys(controller, cgroup) → the files of the cgroup with owner and mode. */
-  async listKeys(controller: string, cgroup: string): Promise<KeyInfo[]> {
-    const [rows] = await this.invoke('ListKeys', [controller, cgroup]);
+  async listKeys(controller: string, cgroup: string, options?: CallOptions): Promise<KeyInfo[]> {
+    const [rows] = await this.invoke('ListKeys', [controller, cgroup], options);
     return (rows as Array<[string, number, number, number]>).map(([name, uid, gid, mode]) => ({ name, uid, gid, mode }));
   }
 
   /** The `api_version` property (Properties.Get), for feature detection. */
-  async apiVersion(): Promise<number> {
+  async apiVersion(options?: CallOptions): Promise<number> {
     const [version] = await this.connection.call({
       path: OBJECT_PATH,
       interface: 'org.freedesktop.DBus.Properties',
@@ -202,6 +226,7 @@ export class CgmanagerClient {
       body: [INTERFACE_NAME, 'api_version'],
       replySignature: 'v',
       decode: (reply) => [decodeIntVariant(reply)],
+      ...checkCallOptions('apiVersion', options),
     });
     return version as number;
   }
@@ -209,6 +234,11 @@ export class CgmanagerClient {
   /** Waits for calls in flight, then closes the connection. Later calls fail with code 'Closed'. */
   close(): Promise<void> {
     return this.connection.close();
+  }
+
+  /** `await using cgm = await connect()` closes the client (as close()) when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Closes at once; calls in flight fail with code 'Closed'. */

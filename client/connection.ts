@@ -8,7 +8,7 @@
 // is the addon's (connectUnix + openSocket keep received fds and can send credentials)
 // and the bytes are daemon/dbus/wire.ts's (dbus-next's marshallers behind validation).
 import { constants as osConstants } from 'node:os';
-import { closeFd, connectUnix, openSocket, peerCred, type NativeSocket, type Ucred } from '../addon';
+import { AddonLoadError, closeFd, connectUnix, openSocket, peerCred, type NativeSocket, type Ucred } from '../addon';
 import { BodyError, MessageReader, MessageType, ProtocolError, decodeBody, encodeMessage, type Message } from '../daemon/dbus/wire';
 import { CgmanagerError, errorFromConnect, errorFromReply } from './errors';
 import { MAX_SASL_LINE, SaslClient } from './sasl';
@@ -29,6 +29,8 @@ export interface ConnectionOptions {
    * for long-lived users such as cgproxy's upstream connection.
    */
   keepReading?: boolean;
+  /** gives up connecting and authenticating when it fires (code 'Aborted') */
+  signal?: AbortSignal;
 }
 
 export interface CallRequest {
@@ -43,6 +45,10 @@ export interface CallRequest {
   decode?: (reply: Message) => unknown[];
   /** fds to pass with the call ('h' arguments index into this list); for the Scm route */
   fds?: number[];
+  /** ms to wait for this reply instead of the connection's timeout; 0 waits forever */
+  timeoutMs?: number;
+  /** fails the call with code 'Aborted' when it fires; a reply arriving later is dropped */
+  signal?: AbortSignal;
 }
 
 interface PendingCall {
@@ -78,21 +84,22 @@ export class PeerConnection {
   private closeReason: CgmanagerError | undefined;
   private opened: { resolve(): void; reject(err: CgmanagerError): void; timer: NodeJS.Timeout | undefined } | undefined;
 
-  /** Connects and authenticates; resolves once the daemon said OK (one round trip). */
-  static open(options: ConnectionOptions): Promise<PeerConnection> {
-    let fd: number;
-    try {
-      fd = connectUnix(options.socketPath);
-    } catch (err) {
-      return Promise.reject(errorFromConnect(err, options.socketPath));
-    }
+  /**
+   * Connects and authenticates; resolves once the daemon said OK (one round trip). The
+   * connect never blocks the event loop: while the daemon's accept backlog is full it is
+   * retried on a timer, within the same timeoutMs as the authentication.
+   */
+  static async open(options: ConnectionOptions): Promise<PeerConnection> {
+    const deadline = options.timeoutMs > 0 ? Date.now() + options.timeoutMs : Infinity;
+    const fd = await connectBefore(options.socketPath, deadline, options.signal);
     let conn: PeerConnection;
     try {
       conn = new PeerConnection(fd, options); // owns (and on failure has closed) the fd
     } catch (err) {
-      return Promise.reject(errorFromConnect(err, options.socketPath));
+      throw errorFromConnect(err, options.socketPath);
     }
-    return conn.handshake().then(() => conn);
+    await conn.handshake(deadline === Infinity ? 0 : Math.max(1, deadline - Date.now()), options.signal);
+    return conn;
   }
 
   private constructor(fd: number, options: ConnectionOptions) {
@@ -137,10 +144,24 @@ export class PeerConnection {
     return this.pending.size;
   }
 
-  private handshake(): Promise<void> {
+  private handshake(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const timer = this.timeoutMs > 0 ? setTimeout(() => this.fail('NoReply', `no authentication reply from cgmanager at ${this.socketPath} within ${this.timeoutMs} ms`), this.timeoutMs) : undefined;
-      this.opened = { resolve, reject, timer };
+      const timer = timeoutMs > 0 ? setTimeout(() => this.fail('NoReply', `no authentication reply from cgmanager at ${this.socketPath} within ${this.timeoutMs} ms`), timeoutMs) : undefined;
+      const onAbort = (): void => this.fail('Aborted', `connecting to cgmanager at ${this.socketPath} was aborted`);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = (): void => signal?.removeEventListener('abort', onAbort);
+      this.opened = {
+        resolve: () => {
+          done();
+          resolve();
+        },
+        reject: (err) => {
+          done();
+          reject(err);
+        },
+        timer,
+      };
+      if (signal?.aborted) return onAbort();
       this.writeOrFail(Buffer.from(this.sasl.start(), 'latin1'));
     });
   }
@@ -154,6 +175,8 @@ export class PeerConnection {
     if (this.phase === 'handshake') {
       return Promise.reject(new Error('PeerConnection.call before the handshake finished'));
     }
+    const signal = request.signal;
+    if (signal?.aborted) return Promise.reject(abortedError(request.member, this.socketPath));
     const serial = this.allocateSerial();
     let message: Buffer;
     try {
@@ -171,15 +194,29 @@ export class PeerConnection {
       // Only reachable when a caller bypassed argument validation.
       return Promise.reject(new TypeError(`${request.member}: cannot encode the arguments: ${(err as Error).message}`));
     }
-    return new Promise<unknown[]>((resolve, reject) => {
+    const timeoutMs = request.timeoutMs ?? this.timeoutMs;
+    return new Promise<unknown[]>((outerResolve, outerReject) => {
+      // Giving up (timeout, abort) forgets the serial: a reply that comes later is dropped.
+      const giveUp = (err: CgmanagerError): void => {
+        if (!this.pending.delete(serial)) return;
+        if (timer) clearTimeout(timer);
+        reject(err);
+        this.settled();
+      };
+      const onAbort = (): void => giveUp(abortedError(request.member, this.socketPath));
+      const resolve = (values: unknown[]): void => {
+        signal?.removeEventListener('abort', onAbort);
+        outerResolve(values);
+      };
+      const reject = (err: unknown): void => {
+        signal?.removeEventListener('abort', onAbort);
+        outerReject(err);
+      };
       const timer =
-        this.timeoutMs > 0
-          ? setTimeout(() => {
-              this.pending.delete(serial);
-              reject(new CgmanagerError('NoReply', `no reply from cgmanager at ${this.socketPath} to ${request.member} within ${this.timeoutMs} ms`, { method: request.member, socketPath: this.socketPath }));
-              this.settled();
-            }, this.timeoutMs)
+        timeoutMs > 0
+          ? setTimeout(() => giveUp(new CgmanagerError('NoReply', `no reply from cgmanager at ${this.socketPath} to ${request.member} within ${timeoutMs} ms`, { method: request.member, socketPath: this.socketPath })), timeoutMs)
           : undefined;
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(serial, { member: request.member, replySignature: request.replySignature, decode: request.decode, resolve, reject, timer });
       this.updateReading();
       if (this.phase === 'authenticated') {
@@ -398,6 +435,32 @@ export class PeerConnection {
     for (const listener of this.closeListeners.splice(0)) {
       queueMicrotask(() => listener(reason));
     }
+  }
+}
+
+function abortedError(member: string, socketPath: string): CgmanagerError {
+  return new CgmanagerError('Aborted', `${member} to cgmanager at ${socketPath} was aborted`, { method: member, socketPath });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A non-blocking connect, retried while the listener's backlog is full (EAGAIN) until
+ * `deadline`: a daemon swamped by connections delays us without freezing our event loop.
+ */
+async function connectBefore(socketPath: string, deadline: number, signal: AbortSignal | undefined): Promise<number> {
+  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+    if (signal?.aborted) throw new CgmanagerError('Aborted', `connecting to cgmanager at ${socketPath} was aborted`, { socketPath });
+    try {
+      return connectUnix(socketPath, true);
+    } catch (err) {
+      if (err instanceof AddonLoadError) throw err; // an installation problem, not a connection one
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw errorFromConnect(err, socketPath);
+      if (Date.now() + wait > deadline) {
+        throw new CgmanagerError('NoReply', `cannot connect to cgmanager at ${socketPath}: its backlog stayed full (EAGAIN) until the timeout`, { socketPath, errno: 'EAGAIN' });
+      }
+    }
+    await sleep(wait);
   }
 }
 

@@ -15,8 +15,10 @@ export type TransportErrorCode =
   | 'Disconnected'
   /** the client itself was closed (close() or destroy()) */
   | 'Closed'
-  /** no reply within the call timeout */
+  /** no reply within the call timeout (or no connection within the connect timeout) */
   | 'NoReply'
+  /** the caller's AbortSignal fired before the reply (or before the connection was made) */
+  | 'Aborted'
   /** the daemon sent something that is not what the protocol allows */
   | 'ProtocolError';
 

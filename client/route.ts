@@ -13,7 +13,13 @@ import { ScmRoute } from './scm-route';
 export interface CallRoute {
   readonly kind: 'plain' | 'scm';
   /** `spec` is always a plain method; `args` are already validated against it. */
-  invoke(spec: MethodSpec, args: readonly unknown[]): Promise<unknown[]>;
+  invoke(spec: MethodSpec, args: readonly unknown[], options?: RouteCallOptions): Promise<unknown[]>;
+}
+
+/** A call's own timeout and AbortSignal (client.ts's CallOptions, already checked). */
+export interface RouteCallOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
 }
 
 /** Sends the method itself: the daemon takes the caller's credentials from SO_PEERCRED. */
@@ -22,8 +28,10 @@ export class PlainRoute implements CallRoute {
 
   constructor(private readonly connection: PeerConnection) {}
 
-  invoke(spec: MethodSpec, args: readonly unknown[]): Promise<unknown[]> {
+  invoke(spec: MethodSpec, args: readonly unknown[], options: RouteCallOptions = {}): Promise<unknown[]> {
     return this.connection.call({
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
       path: OBJECT_PATH,
       interface: INTERFACE_NAME,
       member: spec.name,

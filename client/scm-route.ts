@@ -3,6 +3,7 @@
 // translates them across pid and user namespaces. Used by the client when it is not in
 // the daemon's namespaces, and by cgproxy for every forwarded call.
 import type { Ucred } from '../addon';
+import type { RouteCallOptions } from './route';
 import { INTERFACE_NAME, METHODS_BY_NAME, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
 import type { PeerConnection } from './connection';
 import { CgmanagerError, codeForDBusName } from './errors';
@@ -124,8 +125,36 @@ export class ScmRoute implements CallRoute {
     private readonly timeoutMs: number,
   ) {}
 
-  invoke(spec: MethodSpec, args: readonly unknown[]): Promise<unknown[]> {
-    if (!hasScmVariant(spec.name)) return this.fallback.invoke(spec, args);
-    return invokeAsScm(this.connection, spec, args, ownCredentials(), this.timeoutMs);
+  invoke(spec: MethodSpec, args: readonly unknown[], options: RouteCallOptions = {}): Promise<unknown[]> {
+    if (!hasScmVariant(spec.name)) return this.fallback.invoke(spec, args, options);
+    const timeoutMs = options.timeoutMs === undefined || options.timeoutMs === 0 ? this.timeoutMs : options.timeoutMs;
+    const call = invokeAsScm(this.connection, spec, args, ownCredentials(), timeoutMs);
+    return options.signal ? abortable(call, options.signal, spec.name, this.connection.socketPath) : call;
   }
+}
+
+/**
+ * Rejects with code 'Aborted' when `signal` fires first. The Scm exchange itself runs on
+ * to its own end (its socketpair is closed then), as its steps cannot be recalled.
+ */
+function abortable<T>(call: Promise<T>, signal: AbortSignal, method: string, socketPath: string): Promise<T> {
+  const aborted = (): CgmanagerError => new CgmanagerError('Aborted', `${method} to cgmanager at ${socketPath} was aborted`, { method, socketPath });
+  if (signal.aborted) {
+    call.catch(() => undefined);
+    return Promise.reject(aborted());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(aborted());
+    signal.addEventListener('abort', onAbort, { once: true });
+    call.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }

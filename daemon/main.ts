@@ -2,6 +2,7 @@
 // cgmanager: start-up and shutdown of the daemon. Parses options, discovers the
 // hierarchies, takes the socket (or the one systemd passed), serves until SIGTERM.
 import { CommanderError } from 'commander';
+import { AddonLoadError, assertAddonLoadable } from '../addon';
 import { parseOptions } from './options';
 import { createLogger } from './logger';
 import { startDaemon } from './daemon';
@@ -14,6 +15,8 @@ async function main(): Promise<void> {
     if (err instanceof CommanderError) process.exit(err.exitCode);
     throw err;
   }
+  // Before the logger: a missing addon is an installation problem, said in one line.
+  assertAddonLoadable();
   const log = createLogger({ level: options.logLevel, file: options.logFile });
   let daemon: Awaited<ReturnType<typeof startDaemon>>;
   try {
@@ -48,4 +51,9 @@ async function main(): Promise<void> {
   });
 }
 
-void main();
+main().catch((err: unknown) => {
+  // Never a stack trace on the terminal: one line, exit status 1 (systemd logs it).
+  const message = err instanceof AddonLoadError ? err.message : `internal error: ${(err as Error)?.message ?? String(err)}`;
+  process.stderr.write(`cgmanager: ${message}\n`);
+  process.exit(1);
+});

@@ -3,7 +3,7 @@
 // socket directory; serves the same API on the container's socket and forwards each
 // call as its Scm variant (reference §9). Shares the daemon's transport.
 import { CommanderError } from 'commander';
-import { closeFd } from '../addon';
+import { AddonLoadError, assertAddonLoadable, closeFd } from '../addon';
 import { createLogger } from '../daemon/logger';
 import { DBusServer } from '../daemon/dbus/server';
 import { bindSocket, removeSocket } from '../daemon/listen-socket';
@@ -24,6 +24,12 @@ async function main(): Promise<void> {
     options = parseProxyOptions(process.argv.slice(2));
   } catch (err) {
     if (err instanceof CommanderError) process.exit(err.exitCode);
+    throw err;
+  }
+  try {
+    assertAddonLoadable();
+  } catch (err) {
+    if (err instanceof AddonLoadError) fail(err.message);
     throw err;
   }
   if (options.checkMaster) process.exit(checkMaster(options.socket, options.upstream) ? 0 : 1);
@@ -84,4 +90,9 @@ async function main(): Promise<void> {
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
 }
 
-void main();
+main().catch((err: unknown) => {
+  // Never a stack trace on the terminal: one line, exit status 1.
+  const message = err instanceof AddonLoadError ? err.message : `internal error: ${(err as Error)?.message ?? String(err)}`;
+  process.stderr.write(`cgproxy: ${message}\n`);
+  process.exit(1);
+});

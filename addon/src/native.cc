@@ -543,15 +543,18 @@ Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-// connectUnix(path) -> fd (stream, non-blocking after connect). Blocking connect so
-// that a full accept backlog makes the caller wait rather than fail with EAGAIN.
+// connectUnix(path, nonBlocking) -> fd (stream, non-blocking after connect). A blocking
+// connect makes the caller wait while the accept backlog is full; a non-blocking one
+// fails with EAGAIN then (unix sockets never answer EINPROGRESS), and the caller retries
+// on its own timer without blocking the event loop.
 Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
+  bool nonBlocking = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
   struct sockaddr_un addr;
   socklen_t len;
   if (!FillUnixAddress(path, &addr, &len)) return ThrowErrno(env, ENAMETOOLONG, "connect");
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonBlocking ? SOCK_NONBLOCK : 0), 0);
   if (fd < 0) return ThrowErrno(env, errno, "socket");
   int rc;
   do rc = connect(fd, reinterpret_cast<struct sockaddr*>(&addr), len);

@@ -4,19 +4,13 @@
 import { Command, CommanderError } from 'commander';
 import { defaultSocketPath } from '../../daemon/socket-path';
 import { VERSION } from '../../daemon/version';
-import type { CgmanagerClient } from '../client';
-import { COMMANDS, type CgmCommand, type CommandContext } from './commands';
-import { render } from './format';
-import { UsageError } from './parse';
-import { commandText, failureLine } from './report';
+import { COMMANDS } from './commands';
+import { failureLine } from './report';
+import { runCommand, usageLine, type CgmIo } from './run-command';
 
-export interface CgmIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
-  env: NodeJS.ProcessEnv;
-}
+export type { CgmIo } from './run-command';
 
-const NOTES = `
+export const NOTES = `
 Arguments:
   <controller>  a controller (memory), a named hierarchy (name=systemd) or unified
                 (the cgroup2 hierarchy). create, chown, chmod, chmodfile, remove,
@@ -39,13 +33,7 @@ Environment:
                     so when cgm is not in the daemon's pid or user namespace
 `;
 
-function usageLine(def: CgmCommand): string {
-  return ['usage: cgm', def.name, def.printsData ? '[--json]' : '', ...(def.options ?? []).map(([flags]) => `[${flags}]`), ...def.args]
-    .filter((s) => s !== '')
-    .join(' ');
-}
-
-function buildProgram(io: CgmIo, setExit: (code: number) => void): Command {
+export function buildProgram(io: CgmIo, setExit: (code: number) => void): Command {
   const program = new Command('cgm')
     .description('Command-line client for cgmanager, the cgroup manager daemon.')
     .usage('[--socket PATH] <command> [arguments]')
@@ -62,8 +50,8 @@ function buildProgram(io: CgmIo, setExit: (code: number) => void): Command {
         const unknown = /unknown command '(.*)'/.exec(s);
         if (unknown) {
           const hint = /\(Did you mean (\S+)\?\)/.exec(s);
-          write(`cgm: unknown command: ${unknown[1]}${hint ? ` (did you mean ${hint[1]}?)` : ''}\n`);
-          program.outputHelp({ error: true });
+          // One line, not the whole usage: the mistake stays visible (cgm help lists the commands).
+          write(`cgm: unknown command: ${unknown[1]}${hint ? ` (did you mean ${hint[1]}?)` : ''}; see cgm help\n`);
         } else {
           write(`cgm: ${s.replace(/^error: /, '').trimEnd()}\n`);
         }
@@ -100,41 +88,17 @@ function buildProgram(io: CgmIo, setExit: (code: number) => void): Command {
   return program;
 }
 
-async function runCommand(def: CgmCommand, args: Array<string | undefined>, options: Record<string, unknown>, socket: string, io: CgmIo): Promise<number> {
-  let exitCode = 0;
-  let client: CgmanagerClient | undefined;
-  const ctx: CommandContext = {
-    client: async () => {
-      // Loaded only when a command runs: usage errors and help never touch the transport.
-      const { connect } = await import('../client');
-      const route = io.env.CGMANAGER_ROUTE === 'plain' || io.env.CGMANAGER_ROUTE === 'scm' ? io.env.CGMANAGER_ROUTE : 'auto';
-      client ??= await connect({ socket, route });
-      return client;
-    },
-    fail: (err, command) => {
-      io.stderr(failureLine(command, err));
-      exitCode = 1;
-    },
-  };
-  try {
-    const output = await def.run(ctx, args, options);
-    if (output) io.stdout(render(output, options.json === true));
-  } catch (err) {
-    io.stderr(failureLine(commandText(def.name, args), err));
-    if (err instanceof UsageError) io.stderr(`${usageLine(def)}\n`);
-    exitCode = 1;
-  } finally {
-    if (client) await client.close();
-  }
-  return exitCode;
-}
-
 /** Runs cgm with `argv` (without node and the script); resolves with the exit status. */
 export async function runCgm(argv: readonly string[], io: CgmIo): Promise<number> {
   let exitCode = 0;
   const program = buildProgram(io, (code) => {
     exitCode = code;
   });
+  const problem = globalUsageProblem(argv);
+  if (problem !== undefined) {
+    io.stderr(`cgm: ${problem}\n`);
+    return 1;
+  }
   // The original prints its usage on stdout and exits 1 when given nothing to do.
   if (withoutSocketOption(argv).every((arg) => arg === '-h' || arg === '--help')) {
     program.outputHelp();
@@ -148,6 +112,32 @@ export async function runCgm(argv: readonly string[], io: CgmIo): Promise<number
     return 1;
   }
   return exitCode;
+}
+
+/**
+ * What commander would accept but we refuse: `--socket` without a path (commander would
+ * print the usage, or take the next option as the path), and `help` for a command that
+ * does not exist (commander would show the general help and exit 0).
+ */
+function globalUsageProblem(argv: readonly string[]): string | undefined {
+  let command: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--socket') {
+      const value = argv[i + 1];
+      if (value === undefined || value === '' || value.startsWith('-')) return "option '--socket <path>' needs a path";
+      i++;
+    } else if (arg === '--socket=') {
+      return "option '--socket <path>' needs a path";
+    } else if (!arg.startsWith('--socket=') && command === undefined) {
+      command = arg;
+      const topic = argv[i + 1];
+      if (arg === 'help' && topic !== undefined && !topic.startsWith('-') && !COMMANDS.some((c) => c.name === topic) && topic !== 'help') {
+        return `help: unknown command: ${topic}; see cgm help`;
+      }
+    }
+  }
+  return undefined;
 }
 
 /** argv without the global `--socket PATH` / `--socket=PATH`. */

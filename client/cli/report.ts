@@ -1,5 +1,6 @@
 // How cgm reports a failure on stderr: one line, `cgm: <command> <args>: <what went
 // wrong> (<D-Bus error name>)`, never a stack trace.
+import { AddonLoadError } from '../../addon';
 import { isCgmanagerError } from '../errors';
 import { quoteArg, UsageError } from './parse';
 
@@ -14,7 +15,7 @@ export function failureLine(command: string, err: unknown): string {
     const name = err.dbusName ? ` (${err.dbusName})` : '';
     return `cgm: ${command}: ${oneLine(err.message)}${name}\n`;
   }
-  if (err instanceof UsageError || err instanceof TypeError) return `cgm: ${command}: ${oneLine(err.message)}\n`;
+  if (err instanceof UsageError || err instanceof TypeError || err instanceof AddonLoadError) return `cgm: ${command}: ${oneLine(err.message)}\n`;
   // A bug of ours: say so plainly, still without a stack trace.
   const message = err instanceof Error ? err.message : String(err);
   return `cgm: ${command}: internal error: ${oneLine(message)}\n`;

@@ -22,6 +22,8 @@ export interface TestDaemonSpec {
   /** more daemon options, e.g. ['--max-message-size', '65536'], or a function of the layout's names */
   daemonArgs?: readonly string[] | ((layout: { named: readonly HierarchyLabel[] }) => readonly string[]);
   logLevel?: string;
+  /** how to start the daemon instead of `node dist/daemon/main.js`, e.g. an installed `cgmanager` bin */
+  daemonCommand?: readonly string[];
 }
 
 export interface Base {
@@ -218,7 +220,8 @@ class Env implements TestDaemon {
   }
 
   private daemonArgv(args: readonly string[]): string[] {
-    return [...(this.holder as Holder).enterArgv(), process.execPath, DAEMON_MAIN, ...args];
+    const daemon = this.spec.daemonCommand ?? [process.execPath, DAEMON_MAIN];
+    return [...(this.holder as Holder).enterArgv(), ...daemon, ...args];
   }
 
   private async startDaemon(): Promise<void> {

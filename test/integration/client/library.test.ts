@@ -11,6 +11,7 @@ import { connect, isCgmanagerError, type CgmanagerClient, type CgmanagerErrorCod
 
 const CLIENT_DIST = path.join(REPO_ROOT, 'dist', 'client', 'index.js');
 const EXAMPLE = path.join(REPO_ROOT, 'dist', 'client', 'examples', 'delegate.js');
+const RUNTIME_EXAMPLE = path.join(REPO_ROOT, 'dist', 'client', 'examples', 'run-container.js');
 const NO_SUCH_PID = 2147483647;
 const LEAF = '.cgm_leaf';
 
@@ -266,5 +267,26 @@ describe.skipIf(reason !== undefined)(titled('client library against the real da
     expect(denied.code).toBe(1);
     expect(denied.stdout).toBe('');
     expect(denied.stderr).toMatch(/^delegate: .+ \(AccessDenied\)\n$/);
+  });
+
+  it("the README's runtime example: a container with memory and CPU limits, its payload moved in before it runs, removed after", async () => {
+    const payload = 'cat /proc/self/cgroup; exit 3';
+    const r = await env.run([process.execPath, RUNTIME_EXAMPLE, 'ctr1', '67108864', '512', '--', 'sh', '-c', payload], { env: { CGMANAGER_SOCKET: env.socket } });
+    expect(r.code, r.stderr).toBe(3); // the payload's status
+    const [pidLine, ...rest] = r.stderr.split('\n');
+    expect(rest).toEqual(['']);
+    expect(pidLine).toMatch(/^run-container: ctr1: pid \d+, memory\.limit_in_bytes=67108864, cpu\.shares=512$/);
+    // The payload saw itself in ctr1 in every hierarchy from its first instruction.
+    const seen = new Map(r.stdout.trim().split('\n').map((l) => {
+      const [, controllers = '', cgroup = ''] = l.split(':');
+      return [controllers === '' ? 'unified' : controllers, cgroup] as const;
+    }));
+    for (const h of env.labels) {
+      const entry = [...seen].find(([controllers]) => controllers === h || controllers.split(',').includes(h));
+      expect(entry?.[1], h).toBe(h === 'unified' ? env.cgPath(h, `ctr1/${LEAF}`) : env.cgPath(h, 'ctr1'));
+    }
+    for (const h of env.labels) expect(fs.existsSync(env.fsPath(h, 'ctr1')), h).toBe(false);
+    const usage = await env.run([process.execPath, RUNTIME_EXAMPLE, 'ctr1'], { env: { CGMANAGER_SOCKET: env.socket } });
+    expect(usage).toMatchObject({ code: 1, stdout: '' });
   });
 });

@@ -318,3 +318,95 @@ describe('nothing listening', () => {
     }
   });
 });
+
+describe('timeouts and aborts', () => {
+  it('a per-call timeoutMs overrides the connection timeout; the connection stays usable', async () => {
+    let first = true;
+    const peer = await fakePeer((_m, args, r) => {
+      if (first) first = false; // never answers the first call
+      else r.ok('i', [args[0] as number]);
+    });
+    const conn = await PeerConnection.open({ socketPath: peer.socketPath, timeoutMs: 60_000 });
+    const request = { path: '/org/linuxcontainers/cgmanager', interface: 'org.linuxcontainers.cgmanager0_0', member: 'Echo', signature: 'i', replySignature: 'i' };
+    await expect(conn.call({ ...request, body: [1], timeoutMs: 50 })).rejects.toMatchObject({ code: 'NoReply', message: expect.stringContaining('Echo within 50 ms') });
+    await expect(conn.call({ ...request, body: [2] })).resolves.toEqual([2]);
+    await conn.close();
+  });
+
+  it('an AbortSignal fails the call with Aborted (before sending, or while waiting); the connection stays usable', async () => {
+    const held: Array<() => void> = [];
+    const peer = await fakePeer((m, args, r) => {
+      if (m.member === 'Hold') held.push(() => r.ok('i', [args[0] as number]));
+      else r.ok('i', [args[0] as number]);
+    });
+    const conn = await PeerConnection.open({ socketPath: peer.socketPath, timeoutMs: 60_000 });
+    const request = { path: '/org/linuxcontainers/cgmanager', interface: 'org.linuxcontainers.cgmanager0_0', signature: 'i', replySignature: 'i' };
+    await expect(conn.call({ ...request, member: 'Echo', body: [1], signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'Aborted' });
+    expect(peer.calls).toHaveLength(0); // never sent
+    const controller = new AbortController();
+    const waiting = conn.call({ ...request, member: 'Hold', body: [2], signal: controller.signal });
+    while (held.length === 0) await new Promise((r) => setTimeout(r, 5));
+    controller.abort();
+    await expect(waiting).rejects.toMatchObject({ code: 'Aborted', message: expect.stringContaining('Hold') });
+    held.forEach((answer) => answer()); // the late reply is dropped
+    expect(conn.pendingCalls).toBe(0);
+    await expect(conn.call({ ...request, member: 'Echo', body: [3] })).resolves.toEqual([3]);
+    await conn.close();
+  });
+
+  it('connect: an aborted signal and a silent peer give Aborted and NoReply', async () => {
+    const peer = await fakePeer(() => undefined, { silent: true });
+    await expect(connect({ socket: peer.socketPath, signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'Aborted' });
+    const controller = new AbortController();
+    const pending = connect({ socket: peer.socketPath, signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    await expect(pending).rejects.toMatchObject({ code: 'Aborted' });
+    await expect(connect({ socket: peer.socketPath, timeoutMs: 50 })).rejects.toMatchObject({ code: 'NoReply' });
+  });
+
+  it('connect never blocks the event loop: a full backlog is retried on a timer until the timeout', async () => {
+    // A listener that never accepts, with a backlog of 1: further connects get EAGAIN
+    // (non-blocking) where a blocking connect(2) would freeze the whole process.
+    const full = path.join(dir, 'full');
+    const listenFd = listenUnix(full, 0);
+    const fillers: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const s = net.connect(full);
+        s.on('error', () => undefined);
+        fillers.push(s);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      let ticks = 0;
+      const ticker = setInterval(() => ticks++, 5);
+      try {
+        await expect(connect({ socket: full, timeoutMs: 200 })).rejects.toMatchObject({ code: 'NoReply', errno: 'EAGAIN' });
+      } finally {
+        clearInterval(ticker);
+      }
+      expect(ticks).toBeGreaterThan(0); // timers ran while connect waited
+    } finally {
+      fillers.forEach((s) => s.destroy());
+      closeFd(listenFd);
+    }
+  });
+});
+
+describe('CgmanagerClient options', () => {
+  it('every method takes { timeoutMs, signal } last; bad options are TypeErrors; await using closes', async () => {
+    const peer = await fakePeer((m, _a, r) => {
+      if (m.member === 'Ping') r.ok('', []);
+    });
+    const client = await connect({ socket: peer.socketPath, route: 'plain' });
+    await expect(client.ping(0, { timeoutMs: 5000 })).resolves.toBeUndefined();
+    await expect(client.getValue('memory', 'x', 'k', { timeoutMs: 30 })).rejects.toMatchObject({ code: 'NoReply' });
+    await expect(client.listControllers({ signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'Aborted' });
+    await expect(client.apiVersion({ signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'Aborted' });
+    await expect(client.ping(0, { timeoutMs: -1 })).rejects.toThrow(TypeError);
+    await expect(client.ping(0, { signal: 'no' as unknown as AbortSignal })).rejects.toThrow(TypeError);
+    expect(typeof client[Symbol.asyncDispose]).toBe('function');
+    expect(Symbol.asyncDispose).toBe(Symbol.for('nodejs.asyncDispose'));
+    await client[Symbol.asyncDispose]();
+    expect(client.closed).toBe(true);
+  });
+});

@@ -90,11 +90,19 @@ describe('cgm without a daemon', () => {
     expect(r.stdout).toContain('Usage: cgm chown [options] <controller> <cgroup> <uid> <gid>');
   });
 
-  it('unknown command: message and usage on stderr, nothing on stdout, exit 1', async () => {
-    const r = await cgm('frobnicate', 'memory');
-    expect(r.code).toBe(1);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^cgm: unknown command: frobnicate\nUsage: cgm/);
+  it('unknown command: one line on stderr, nothing on stdout, exit 1', async () => {
+    expect(await cgm('frobnicate', 'memory')).toEqual({ code: 1, stdout: '', stderr: 'cgm: unknown command: frobnicate; see cgm help\n' });
+    const near = await cgm('gettask', 'memory');
+    expect(near.stderr).toBe('cgm: unknown command: gettask (did you mean gettasks?); see cgm help\n');
+  });
+
+  it('help for an unknown command is an error: one line, exit 1', async () => {
+    expect(await cgm('help', 'nosuch')).toEqual({ code: 1, stdout: '', stderr: 'cgm: help: unknown command: nosuch; see cgm help\n' });
+    expect(await cgm('--socket', '/x', 'help', 'nosuch')).toMatchObject({ code: 1, stdout: '' });
+  });
+
+  it.each([[['--socket']], [['--socket=']], [['--socket', '--help']], [['--socket', '', 'ping']], [['ping', '--socket']]])('%j: --socket without a path is an error, exit 1', async (argv) => {
+    expect(await cgm(...argv)).toEqual({ code: 1, stdout: '', stderr: "cgm: option '--socket <path>' needs a path\n" });
   });
 
   it.each<[string[], string]>([
