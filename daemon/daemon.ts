@@ -102,6 +102,9 @@ export async function startDaemon(options: DaemonOptions, log: Logger, env: Node
   agents.setup();
   const released = agents.processPending();
   const restored = runtime.autoRemove.restore();
+  // Quota counts come from the tree's owners, before the first request (nothing listens yet).
+  await runtime.quota.recountAll();
+  runtime.quota.start();
   const server = new DBusServer({
     listenFd,
     handlers: createHandlers(runtime),
@@ -127,6 +130,9 @@ export async function startDaemon(options: DaemonOptions, log: Logger, env: Node
       stateDir: options.stateDir,
       removeOnEmpty: restored,
       releasedWhileDown: released,
+      limits: options.limits,
+      limitsFile: options.limitsFile,
+      owned: runtime.quota.summary(),
       version: process.version,
     },
     'serving',

@@ -92,6 +92,9 @@ function createIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, made: 
     assertAccess(rt, caller, h, current, undefined, 'readwrite');
     const depth = mayCreateAtDepth(next, rt.options.maxDepth);
     if (!depth.allow) throw new CgmError('LimitsExceeded', depth.reason);
+    // Never inside a tree a sliced Remove or Prune is taking apart; never past the owner quota.
+    rt.claims.assertFree(h, next, `creating ${cgfs.describe(h, next)}`);
+    rt.quota.assertMayCreate(h, caller.r.uid);
     // Journalled first, so a daemon killed right after the mkdir still knows to undo it.
     rt.journal.intend(h, next, caller.r.uid, caller.r.gid);
     if (!cgfs.mkdir(h, next)) {

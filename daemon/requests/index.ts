@@ -46,12 +46,13 @@ export function createHandlers(rt: Runtime): Map<string, MethodHandler> {
     ['MovePidAbs', (ctx, [c, cg, pid]) => (movePid(rt, plainCaller(rt, ctx, true), s(c), s(cg), n(pid), true), [])],
     ['GetValue', (ctx, [c, cg, key]) => [getValue(rt, plainCaller(rt, ctx), s(c), s(cg), s(key))]],
     ['SetValue', (ctx, [c, cg, key, value]) => (setValue(rt, plainCaller(rt, ctx), s(c), s(cg), s(key), s(value)), [])],
-    ['Remove', (ctx, [c, cg, recursive]) => [remove(rt, plainCaller(rt, ctx), s(c), s(cg), n(recursive))]],
+    // Sliced (cgroupfs/walk.ts): these answer asynchronously and never stall other clients.
+    ['Remove', async (ctx, [c, cg, recursive]) => [await remove(rt, plainCaller(rt, ctx), s(c), s(cg), n(recursive))]],
     ['GetTasks', (ctx, [c, cg]) => [getTasks(rt, plainCaller(rt, ctx), s(c), s(cg))]],
-    ['GetTasksRecursive', (ctx, [c, cg]) => [getTasksRecursive(rt, plainCaller(rt, ctx), s(c), s(cg))]],
-    ['ListChildren', (ctx, [c, cg]) => [listChildren(rt, plainCaller(rt, ctx), s(c), s(cg))]],
+    ['GetTasksRecursive', async (ctx, [c, cg]) => [await getTasksRecursive(rt, plainCaller(rt, ctx), s(c), s(cg))]],
+    ['ListChildren', async (ctx, [c, cg]) => [await listChildren(rt, plainCaller(rt, ctx), s(c), s(cg))]],
     ['RemoveOnEmpty', (ctx, [c, cg]) => (removeOnEmpty(rt, plainCaller(rt, ctx), s(c), s(cg)), [])],
-    ['Prune', (ctx, [c, cg]) => (prune(rt, plainCaller(rt, ctx), s(c), s(cg)), [])],
+    ['Prune', async (ctx, [c, cg]) => (await prune(rt, plainCaller(rt, ctx), s(c), s(cg)), [])],
     ['ListKeys', (ctx, [c, cg]) => [listKeys(rt, plainCaller(rt, ctx), s(c), s(cg))]],
   ];
   return new Map([...plain, ...createScmHandlers(rt)]);

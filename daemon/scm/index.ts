@@ -25,7 +25,7 @@ interface ScmMethod {
   /** a second credential follows the requestor's: the victim pid, or Chown's uid/gid */
   needsVictim: boolean;
   /** the operation; `args` are the D-Bus arguments without the fd */
-  run(rt: Runtime, caller: Caller, args: unknown[], victim: Ucred | undefined): Datagram[];
+  run(rt: Runtime, caller: Caller, args: unknown[], victim: Ucred | undefined): Datagram[] | Promise<Datagram[]>;
   failure(): Datagram[];
 }
 
@@ -44,12 +44,12 @@ const SCM_METHODS: ReadonlyMap<string, ScmMethod> = new Map<string, ScmMethod>([
   ['MovePidAbsScm', { needsVictim: true, failure: R.failed, run: (rt, c, [ctl, cg], v) => (movePid(rt, c, s(ctl), s(cg), victimOf(v).pid, true), R.ok()) }],
   ['GetValueScm', { needsVictim: false, failure: R.emptyDatagram, run: (rt, c, [ctl, cg, key]) => R.text(getValue(rt, c, s(ctl), s(cg), s(key))) }],
   ['SetValueScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg, key, value]) => (setValue(rt, c, s(ctl), s(cg), s(key), s(value)), R.ok()) }],
-  ['RemoveScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg, recursive]) => R.existedByte(remove(rt, c, s(ctl), s(cg), n(recursive))) }],
+  ['RemoveScm', { needsVictim: false, failure: R.failed, run: async (rt, c, [ctl, cg, recursive]) => R.existedByte(await remove(rt, c, s(ctl), s(cg), n(recursive))) }],
   ['GetTasksScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.tasksPayload(getTasks(rt, c, s(ctl), s(cg))) }],
-  ['GetTasksRecursiveScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.tasksPayload(getTasksRecursive(rt, c, s(ctl), s(cg))) }],
-  ['ListChildrenScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.childrenPayload(listChildren(rt, c, s(ctl), s(cg))) }],
+  ['GetTasksRecursiveScm', { needsVictim: false, failure: R.countFailure, run: async (rt, c, [ctl, cg]) => R.tasksPayload(await getTasksRecursive(rt, c, s(ctl), s(cg))) }],
+  ['ListChildrenScm', { needsVictim: false, failure: R.countFailure, run: async (rt, c, [ctl, cg]) => R.childrenPayload(await listChildren(rt, c, s(ctl), s(cg))) }],
   ['RemoveOnEmptyScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg]) => (removeOnEmpty(rt, c, s(ctl), s(cg)), R.ok()) }],
-  ['PruneScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg]) => (prune(rt, c, s(ctl), s(cg)), R.ok()) }],
+  ['PruneScm', { needsVictim: false, failure: R.failed, run: async (rt, c, [ctl, cg]) => (await prune(rt, c, s(ctl), s(cg)), R.ok()) }],
   ['ListKeysScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.keysPayload(listKeys(rt, c, s(ctl), s(cg))) }],
 ]);
 
