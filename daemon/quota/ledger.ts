@@ -3,22 +3,15 @@
 // what Create and Chown hand out), so it survives restarts without a counter file that could
 // drift. The daemon's own mkdir/chown/rmdir reach it through the CgroupFs observer, whatever
 // request or automatic removal made them. What others do behind the daemon's back is caught
-// two ways: a uid about to be refused has its own cgroups re-checked first (an rmdir by the
-// owner must never keep it refused), and a background walk recounts everything every
-// recount-interval seconds (a mkdir by the owner is counted at the latest then).
+// two ways: a uid at its limit has its own cgroups re-checked (in slices) before its Create
+// runs, so an rmdir by the owner never keeps it refused; and a background walk recounts
+// everything every recount-interval seconds (a mkdir by the owner counts at the latest then).
 import { CgmError } from '../errors';
 import type { Logger } from '../logger';
 import type { CgroupFs, CgroupObserver } from '../cgroupfs/cgroupfs';
 import { HIDDEN_LEAF, type Hierarchy } from '../cgroupfs/layout';
 import { Pacer, walkSubtree } from '../cgroupfs/walk';
 import { isLimited, type QuotaLimits } from './limits';
-
-/**
- * A uid at its limit whose cgroups were all still there is not re-checked again for this
- * long: re-checking costs one lstat per owned cgroup (about 10 ms for 4096 here), and a
- * refused caller retrying in a loop must not turn that into a stall for everyone else.
- */
-export const VERIFY_INTERVAL_MS = 1000;
 
 interface Entry {
   uid: number;
@@ -30,8 +23,8 @@ interface Entry {
 class HierarchyOwners {
   readonly owners = new Map<string, Entry>();
   readonly byUid = new Map<number, Set<string>>();
-  /** uid -> when a re-check last found nothing stale */
-  readonly verifiedAt = new Map<number, number>();
+  /** uid -> the re-check of its cgroups under way */
+  readonly rechecks = new Map<number, Promise<void>>();
   generation = 0;
   recount: Promise<void> | undefined;
 
@@ -47,7 +40,6 @@ class HierarchyOwners {
     let paths = this.byUid.get(uid);
     if (!paths) this.byUid.set(uid, (paths = new Set()));
     paths.add(cg);
-    this.verifiedAt.delete(uid);
   }
 
   delete(cg: string): void {
@@ -110,30 +102,47 @@ export class OwnerLedger implements CgroupObserver {
 
   /**
    * Refuses (LimitsExceeded, naming the limit and the count) when `uid` may not own one more
-   * cgroup in h. Before refusing, the uid's cgroups are re-checked on disk, so that cgroups
-   * removed behind the daemon's back do not count.
+   * cgroup in h. Synchronous, so two Creates can never both take the last place.
    */
   assertMayCreate(h: Hierarchy, uid: number): void {
     if (!isLimited(this.limits, uid)) return;
     const max = this.limits.maxCgroupsPerUid;
-    const owners = this.of(h);
-    if (owners.count(uid) < max) return;
-    const last = owners.verifiedAt.get(uid);
-    if (last === undefined || Date.now() - last >= VERIFY_INTERVAL_MS) this.verifyUid(h, owners, uid);
-    const count = owners.count(uid);
+    const count = this.count(h, uid);
     if (count < max) return;
     throw new CgmError('LimitsExceeded', `uid ${uid} already owns ${count} cgroups in ${h.label} (limit max-cgroups-per-uid=${max})`);
   }
 
-  /** Drops the uid's entries whose directory is gone or changed hands. */
-  private verifyUid(h: Hierarchy, owners: HierarchyOwners, uid: number): void {
+  /**
+   * Before a Create: where `uid` is at its limit, re-checks its cgroups on disk (in slices, one
+   * lstat each) and drops those removed or handed over behind the daemon's back. Undefined, at
+   * no cost, when the uid has room everywhere (the usual case).
+   */
+  recheckIfFull(hierarchies: readonly Hierarchy[], uid: number): Promise<void> | undefined {
+    if (!isLimited(this.limits, uid)) return undefined;
+    const pending: Promise<void>[] = [];
+    for (const h of hierarchies) {
+      if (this.count(h, uid) < this.limits.maxCgroupsPerUid) continue;
+      const owners = this.of(h);
+      let recheck = owners.rechecks.get(uid);
+      if (!recheck) {
+        recheck = this.recheckUid(h, owners, uid).finally(() => owners.rechecks.delete(uid));
+        owners.rechecks.set(uid, recheck);
+      }
+      pending.push(recheck);
+    }
+    return pending.length > 0 ? Promise.all(pending).then(() => undefined) : undefined;
+  }
+
+  private async recheckUid(h: Hierarchy, owners: HierarchyOwners, uid: number): Promise<void> {
     const cgfs = this.cgfs();
+    const pacer = new Pacer();
     let stale = 0;
     for (const cg of [...(owners.byUid.get(uid) ?? [])]) {
       if (this.recheck(cgfs, h, owners, cg)) stale++;
+      const turn = pacer.pace();
+      if (turn) await turn;
     }
     if (stale > 0) this.log.info({ hierarchy: h.label, uid, stale, count: owners.count(uid) }, 'quota count corrected');
-    else owners.verifiedAt.set(uid, Date.now());
   }
 
   /** Re-reads one entry's directory; true when the ledger was wrong about it. */

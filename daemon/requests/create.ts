@@ -42,6 +42,22 @@ export function create(rt: Runtime, caller: Caller, controller: string, cgroup: 
 }
 
 /**
+ * Create for the handlers: a requestor at its quota somewhere first has its cgroups re-checked
+ * (ledger.ts, in slices), so that cgroups it removed behind the daemon's back make room. The
+ * Create itself stays synchronous: two of them can never both take the last place.
+ */
+export function createFair(rt: Runtime, caller: Caller, controller: string, cgroup: string): Existed | Promise<Existed> {
+  let hierarchies: Hierarchy[];
+  try {
+    hierarchies = hierarchyList(rt, controller);
+  } catch {
+    hierarchies = []; // create() reports it
+  }
+  const recheck = rt.quota.recheckIfFull(hierarchies, caller.r.uid);
+  return recheck ? recheck.then(() => create(rt, caller, controller, cgroup)) : create(rt, caller, controller, cgroup);
+}
+
+/**
  * --test-create-pause (hidden, tests only): blocks the whole daemon between two
  * hierarchies, so that a test can SIGKILL it with a Create half done.
  */

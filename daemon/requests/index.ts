@@ -6,7 +6,7 @@ import type { CallContext, MethodHandler } from '../dbus/server';
 import { mayCallPlain } from '../policy';
 import type { Runtime } from '../runtime';
 import { Caller, sameNamespaces } from './caller';
-import { create } from './create';
+import { createFair } from './create';
 import { chmod, chown } from './ownership';
 import { movePid } from './move-pid';
 import { getPidCgroup } from './get-pid-cgroup';
@@ -39,7 +39,10 @@ export function createHandlers(rt: Runtime): Map<string, MethodHandler> {
     ['ListControllers', () => [rt.layout.listControllers()]],
     ['GetPidCgroup', (ctx, [c, pid]) => [getPidCgroup(rt, plainCaller(rt, ctx), s(c), n(pid), false)]],
     ['GetPidCgroupAbs', (ctx, [c, pid]) => [getPidCgroup(rt, plainCaller(rt, ctx, true), s(c), n(pid), true)]],
-    ['Create', (ctx, [c, cg]) => [create(rt, plainCaller(rt, ctx), s(c), s(cg))]],
+    ['Create', (ctx, [c, cg]) => {
+      const existed = createFair(rt, plainCaller(rt, ctx), s(c), s(cg));
+      return typeof existed === 'number' ? [existed] : existed.then((e) => [e]);
+    }],
     ['Chown', (ctx, [c, cg, uid, gid]) => (chown(rt, plainCaller(rt, ctx), s(c), s(cg), n(uid), n(gid)), [])],
     ['Chmod', (ctx, [c, cg, file, mode]) => (chmod(rt, plainCaller(rt, ctx), s(c), s(cg), s(file), n(mode)), [])],
     ['MovePid', (ctx, [c, cg, pid]) => (movePid(rt, plainCaller(rt, ctx), s(c), s(cg), n(pid), false), [])],

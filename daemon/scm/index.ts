@@ -8,7 +8,7 @@ import type { CallContext, MethodHandler } from '../dbus/server';
 import type { ServerConnection } from '../dbus/connection';
 import type { Runtime } from '../runtime';
 import { Caller } from '../requests/caller';
-import { create } from '../requests/create';
+import { createFair } from '../requests/create';
 import { chmod, chown } from '../requests/ownership';
 import { movePid } from '../requests/move-pid';
 import { getPidCgroup } from '../requests/get-pid-cgroup';
@@ -36,7 +36,7 @@ const victimOf = (v: Ucred | undefined): Ucred => v as Ucred;
 const SCM_METHODS: ReadonlyMap<string, ScmMethod> = new Map<string, ScmMethod>([
   ['GetPidCgroupScm', { needsVictim: true, failure: R.emptyDatagram, run: (rt, c, [ctl], v) => R.text(getPidCgroup(rt, c, s(ctl), victimOf(v).pid, false)) }],
   ['GetPidCgroupAbsScm', { needsVictim: true, failure: R.emptyDatagram, run: (rt, c, [ctl], v) => R.text(getPidCgroup(rt, c, s(ctl), victimOf(v).pid, true)) }],
-  ['CreateScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg]) => R.existedByte(create(rt, c, s(ctl), s(cg))) }],
+  ['CreateScm', { needsVictim: false, failure: R.failed, run: async (rt, c, [ctl, cg]) => R.existedByte(await createFair(rt, c, s(ctl), s(cg))) }],
   // The uid and gid to chown to travel as the second credential, mapped by the kernel.
   ['ChownScm', { needsVictim: true, failure: R.failed, run: (rt, c, [ctl, cg], v) => (chown(rt, c, s(ctl), s(cg), victimOf(v).uid, victimOf(v).gid), R.ok()) }],
   ['ChmodScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg, file, mode]) => (chmod(rt, c, s(ctl), s(cg), s(file), n(mode)), R.ok()) }],

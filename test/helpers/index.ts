@@ -10,3 +10,4 @@ export { procCgroupPath, joinCg, removeCgroupTree, V2_LEAF, versionOf, type Hier
 export { waitFor, runCommand, isAlive, type RunResult } from './processes';
 export * from './assertions';
 export * from './limits';
+export * from './big-tree';
