@@ -59,7 +59,7 @@ export interface PingsDuring<T> {
   result: T;
   /** Pings answered before the big call's reply arrived */
   pingsBefore: number;
-  /** each of those Pings' round trip, ms */
+  /** the round trip of each Ping sent before the big call's reply arrived, ms */
   latencies: number[];
   /** the big call's duration from the first Ping, ms */
   ms: number;
@@ -84,8 +84,9 @@ export async function pingDuring<T>(pinger: RawClient, big: Promise<T>): Promise
       const t = performance.now();
       const reply = await pinger.call('org.freedesktop.DBus.Peer.Ping', '', [], { timeoutMs: 120_000 });
       if (!reply.ok) throw new Error(`Ping failed: ${reply.errorName ?? ''}`);
-      if (settled) break;
+      // The Ping waiting when the big call ended counts too: its wait is what a stall costs.
       latencies.push(performance.now() - t);
+      if (settled) break;
       pingsBefore++;
     }
   })();
