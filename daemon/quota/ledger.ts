@@ -188,7 +188,7 @@ export class OwnerLedger implements CgroupObserver {
       const turn = pacer.pace();
       if (turn) await turn;
     }
-    this.log.info({ hierarchy: h.label, walked, owned: owners.owners.size, fixed, ms: Date.now() - started }, 'cgroup owners counted');
+    this.log.debug({ hierarchy: h.label, walked, owned: owners.owners.size, fixed, ms: Date.now() - started }, 'cgroup owners counted');
   }
 
   /** Recounts every hierarchy of the current layout, one after the other. */
