@@ -122,6 +122,9 @@ export async function startDaemon(options: DaemonOptions, log: Logger, env: Node
   const released = agents.processPending();
   const restored = runtime.autoRemove.restore();
   const devices = restoreDeviceAcl(runtime.deviceAcl, log);
+  // Quota counts come from the tree's owners, before the first request (nothing listens yet).
+  await runtime.quota.recountAll();
+  runtime.quota.start();
   const server = new DBusServer({
     listenFd,
     handlers: createHandlers(runtime),
@@ -150,6 +153,9 @@ export async function startDaemon(options: DaemonOptions, log: Logger, env: Node
       removeOnEmpty: restored,
       deviceAcl: devices,
       releasedWhileDown: released,
+      limits: options.limits,
+      limitsFile: options.limitsFile,
+      owned: runtime.quota.summary(),
       version: process.version,
     },
     'serving',

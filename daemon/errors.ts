@@ -57,7 +57,7 @@ export const ERROR_CATALOG = {
   },
   Busy: {
     name: 'org.linuxcontainers.cgmanager.Error.Busy',
-    when: 'the cgroup still has tasks',
+    when: 'the cgroup still has tasks, or another request is removing or pruning its subtree right now (retry)',
   },
   NotEmpty: {
     name: 'org.linuxcontainers.cgmanager.Error.NotEmpty',

@@ -1,7 +1,9 @@
 // The daemon's command line (SPEC §4) parsed with commander into a plain, validated object.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { addCommonOptions, commonOptionsFrom, integer, list, type CommonOptions, type CommonOptionValues } from './common-options';
+import { DEFAULT_LIMITS, DEFAULT_LIMITS_FILE, parseLimitsFile, type QuotaLimits } from './quota/limits';
 import { defaultSocketPath, LEGACY_SOCKET, UNIFIED_SOCKET } from './socket-path';
 import { VERSION } from './version';
 
@@ -11,6 +13,10 @@ export interface DaemonOptions extends CommonOptions {
   mountDir: string;
   skip: string[];
   maxDepth: number;
+  /** the per-requestor limits: defaults, then the limits file, then the command line (maxDepth included) */
+  limits: QuotaLimits;
+  /** the limits file that was read, if any */
+  limitsFile: string | undefined;
   allowAutoremovePremounted: string[];
   /** install our release agent on allowed premounted v1 hierarchies that have none */
   autoremoveSetReleaseAgent: boolean;
@@ -42,7 +48,12 @@ export function buildCommand(env: NodeJS.ProcessEnv = process.env): Command {
     .option('-m, --mount <list>', 'named v1 hierarchies to mount when missing, e.g. name=systemd (comma list; the last -m counts, as in the original)', list, [])
     .option('--mount-dir <dir>', 'directory the daemon owns for the hierarchies it mounts', '/run/cgmanager/fs')
     .option('-M, --skip <list>', 'hierarchies to hide, e.g. memory,name=systemd (comma list, repeatable)', (v: string, prev: string[]) => prev.concat(list(v)), [] as string[])
-    .option('--max-depth <n>', 'deepest cgroup a caller may create, counted from the hierarchy root', integer(1, 1024), 16);
+    .option('--max-depth <n>', 'deepest cgroup a caller may create, counted from the hierarchy root (default 16)', integer(1, 1024))
+    .option('--limits-file <path>', `per-requestor limits as "key = value" lines (default ${DEFAULT_LIMITS_FILE}, read when it exists); options given here win`)
+    .option('--max-cgroups-per-uid <n>', `cgroups one uid may own in each hierarchy (default ${DEFAULT_LIMITS.maxCgroupsPerUid})`, integer(1, 100_000_000))
+    .option('--max-walk <n>', `cgroups one recursive call (GetTasksRecursive, recursive Remove, Prune) may walk (default ${DEFAULT_LIMITS.maxWalk})`, integer(1, 100_000_000))
+    .option('--limit-root', 'hold host root to --max-cgroups-per-uid and --max-walk too (root is exempt by default)')
+    .option('--recount-interval <s>', `seconds between background recounts of cgroup owners, 0: never (default ${DEFAULT_LIMITS.recountIntervalS})`, integer(0, 604_800));
   addCommonOptions(command, env, 'how long an Scm peer may take to send each credential');
   return command
     .option('--allow-autoremove-premounted <list>', 'premounted v1 hierarchies (or "all") on which RemoveOnEmpty/Prune may set notify_on_release', list, [])
@@ -68,7 +79,12 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     mount: string[];
     mountDir: string;
     skip: string[];
-    maxDepth: number;
+    maxDepth?: number;
+    limitsFile?: string;
+    maxCgroupsPerUid?: number;
+    maxWalk?: number;
+    limitRoot?: boolean;
+    recountInterval?: number;
     allowAutoremovePremounted: string[];
     autoremovePremountedSetReleaseAgent: boolean;
     stateDir?: string;
@@ -76,12 +92,26 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     testCreatePause: number;
   }>();
   const socket = o.socket ?? defaultSocketPath(env);
+  const { limits: fromFile, file: limitsFile } = readLimitsFile(o.limitsFile);
+  const limits: QuotaLimits = {
+    ...DEFAULT_LIMITS,
+    ...fromFile,
+    ...defined({
+      maxCgroupsPerUid: o.maxCgroupsPerUid,
+      maxDepth: o.maxDepth,
+      maxWalk: o.maxWalk,
+      limitRoot: o.limitRoot,
+      recountIntervalS: o.recountInterval,
+    }),
+  };
   return {
     socket,
     mount: o.mount,
     mountDir: o.mountDir,
     skip: o.skip,
-    maxDepth: o.maxDepth,
+    maxDepth: limits.maxDepth,
+    limits,
+    limitsFile,
     ...commonOptionsFrom(o),
     allowAutoremovePremounted: o.allowAutoremovePremounted,
     autoremoveSetReleaseAgent: o.autoremovePremountedSetReleaseAgent,
@@ -89,4 +119,34 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     mountPollMs: o.mountPollInterval,
     testCreatePauseMs: o.testCreatePause,
   };
+}
+
+function defined<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * The limits file: the default one only when it exists, one given with --limits-file always.
+ * A bad file stops the start with a message naming the file, line and key (exit status 1).
+ */
+function readLimitsFile(given: string | undefined): { limits: Partial<QuotaLimits>; file: string | undefined } {
+  const file = given ?? DEFAULT_LIMITS_FILE;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if (given === undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') return { limits: {}, file: undefined };
+    return limitsError(`cannot read the limits file ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return { limits: parseLimitsFile(text, file), file };
+  } catch (err) {
+    return limitsError(`bad limits file ${(err as Error).message}`);
+  }
+}
+
+/** Like commander's own errors (printed, then thrown with the exit status), without the help text. */
+function limitsError(message: string): never {
+  process.stderr.write(`error: ${message}\n`);
+  throw new CommanderError(1, 'cgmanager.limitsFile', message);
 }

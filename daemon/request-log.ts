@@ -25,7 +25,10 @@ function sameCred(a: CredFields | undefined, b: CredFields | undefined): boolean
 
 /** Logs the outcome of one request exactly once. `error` undefined means success. */
 export function logRequest(log: Logger, fields: RequestFields, startedNs: bigint, error?: unknown): void {
-  const isDenial = error instanceof CgmError && (error.code === 'AccessDenied' || error.code === 'WrongNamespace' || error.code === 'ReflectedCredentials');
+  // A quota refusal (LimitsExceeded) is a denial too: the admin wants to see who hit a limit.
+  const isDenial =
+    error instanceof CgmError &&
+    (error.code === 'AccessDenied' || error.code === 'WrongNamespace' || error.code === 'ReflectedCredentials' || error.code === 'LimitsExceeded');
   const isFault = error !== undefined && !(error instanceof CgmError && error.code !== 'Failed');
   if (!isDenial && !isFault && !log.isLevelEnabled('info')) return;
   const line: Record<string, unknown> = fields;

@@ -1,7 +1,8 @@
 // Everything a request needs from the daemon: the layout and the cgroup filesystem (swapped
 // as a pair when hierarchies are mounted or unmounted at run time), options, the daemon's
 // own namespaces, the auto-removal machinery and the create journal. Requests receive it;
-// nothing else is global. Requests run synchronously, so a swap always falls between two.
+// nothing else is global. Most requests run synchronously, so a swap falls between two; the
+// sliced ones (walk.ts) keep the cgfs they started with until they finish.
 import * as fs from 'node:fs';
 import type { Logger } from './logger';
 import type { DaemonOptions } from './options';
@@ -13,6 +14,8 @@ import { NO_JOURNAL, type CreateJournal } from './create-journal';
 import { MEMORY_ONLY, type MarkStore } from './state-file';
 import { DeviceAcl } from './cgroupfs/device-acl/device-acl';
 import { DEVICE_ACL_MEMORY_ONLY, type DeviceAclStore } from './cgroupfs/device-acl/state';
+import { OwnerLedger } from './quota/ledger';
+import { SubtreeClaims } from './requests/subtree-claims';
 
 export interface SelfFacts {
   pid: number;
@@ -41,6 +44,10 @@ export interface Runtime {
   readonly journal: CreateJournal;
   /** device rule lists of v2 cgroups (devices.allow/deny/list emulated with BPF) */
   readonly deviceAcl: DeviceAcl;
+  /** who owns how many cgroups per hierarchy (max-cgroups-per-uid), and the limits */
+  readonly quota: OwnerLedger;
+  /** subtrees a sliced request is removing or pruning right now */
+  readonly claims: SubtreeClaims;
   /** Rediscovers the hierarchies; swaps layout and cgfs when they differ. Undefined when nothing changed. */
   refreshLayout(): LayoutChange | undefined;
   close(): Promise<void>;
@@ -85,7 +92,8 @@ export function createRuntime(options: DaemonOptions, log: Logger, parts: Runtim
   const discover = parts.discover ?? (() => discoverLayout({ skip: options.skip }));
   // One object, replaced whole, so a request never sees a layout with another layout's cgfs.
   let current = { layout: discover(), cgfs: undefined as unknown as CgroupFs };
-  current.cgfs = new CgroupFs(current.layout);
+  const quota = new OwnerLedger(() => current.cgfs, options.limits, log);
+  current.cgfs = new CgroupFs(current.layout, quota);
   const autoRemove = new AutoRemover(() => current.cgfs, options, log, parts.marks ?? MEMORY_ONLY);
   const journal = parts.journal ?? NO_JOURNAL;
   const deviceAcl = new DeviceAcl(() => current.cgfs, parts.deviceAcl ?? DEVICE_ACL_MEMORY_ONLY);
@@ -102,16 +110,20 @@ export function createRuntime(options: DaemonOptions, log: Logger, parts: Runtim
     autoRemove,
     journal,
     deviceAcl,
+    quota,
+    claims: new SubtreeClaims(),
     refreshLayout() {
       const layout = discover();
       const change = compareLayouts(current.layout, layout);
       if (change === undefined) return undefined;
-      current = { layout, cgfs: new CgroupFs(layout) };
+      current = { layout, cgfs: new CgroupFs(layout, quota) };
       autoRemove.rebind();
+      quota.rebind();
       return change;
     },
     async close() {
       autoRemove.close();
+      quota.close();
       journal.close();
     },
   };

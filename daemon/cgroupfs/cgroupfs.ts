@@ -26,9 +26,22 @@ export interface KeyEntry {
   owner: FileOwner | undefined;
 }
 
+/**
+ * Told of every cgroup the daemon makes or removes and every directory it chowns, whichever
+ * request (or automatic removal, or roll-back) did it: the quota ledger keeps its counts so.
+ */
+export interface CgroupObserver {
+  created(h: Hierarchy, cg: string): void;
+  ownerChanged(h: Hierarchy, cg: string, uid: number): void;
+  removed(h: Hierarchy, cg: string): void;
+}
+
 /** Synchronous on purpose: fs.*Sync costs ~1.4x the C floor per cycle, fs.promises 16-24x (DESIGN.md). */
 export class CgroupFs {
-  constructor(readonly layout: Layout) {}
+  constructor(
+    readonly layout: Layout,
+    private readonly observer?: CgroupObserver,
+  ) {}
 
   /** The driver of the hierarchy's version: everything that differs between v1 and v2. */
   driver(h: Hierarchy): CgroupDriver {
@@ -79,6 +92,7 @@ export class CgroupFs {
   mkdir(h: Hierarchy, cg: string): boolean {
     try {
       fs.mkdirSync(this.dir(h, cg), 0o755);
+      this.observer?.created(h, cg);
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
@@ -89,6 +103,7 @@ export class CgroupFs {
   rmdir(h: Hierarchy, cg: string): void {
     try {
       fs.rmdirSync(this.dir(h, cg));
+      this.observer?.removed(h, cg);
     } catch (err) {
       throw errorFromErrno(err, `cannot remove ${this.describe(h, cg)}`);
     }
@@ -97,6 +112,7 @@ export class CgroupFs {
   chown(h: Hierarchy, cg: string, file: string | undefined, uid: number, gid: number): void {
     try {
       fs.lchownSync(this.path(h, cg, file), uid, gid);
+      if (file === undefined || file === '') this.observer?.ownerChanged(h, cg, uid);
     } catch (err) {
       throw errorFromErrno(err, `cannot chown ${this.describe(h, cg, file)}`);
     }

@@ -1,14 +1,16 @@
 // RemoveOnEmpty and Prune (reference §5.14, §5.15): both need write access to the
 // cgroup itself. Prune removes empty subtrees at once and marks busy ones to go when
-// their last task exits. No task is ever killed.
+// their last task exits. No task is ever killed. Prune works in slices (cgroupfs/walk.ts).
 import { CgmError } from '../errors';
-import { childOf } from '../cgroupfs/cgroupfs';
+import type { CgroupFs } from '../cgroupfs/cgroupfs';
 import { isHierarchyTop } from '../cgroupfs/auto-remove';
 import type { Hierarchy } from '../cgroupfs/layout';
+import { listSubtree, Pacer } from '../cgroupfs/walk';
+import { walkLimitFor } from '../quota/limits';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
 import { assertAccess, assertCgroupArg, assertCgroupExists, resolveTarget } from './checks';
-import { forEachHierarchy, hierarchyList } from './hierarchies';
+import { forEachHierarchy, forEachHierarchyAsync, hierarchyList } from './hierarchies';
 import { taskHome } from './move-pid';
 
 function writableCgroup(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: string): string {
@@ -36,16 +38,20 @@ export function removeOnEmpty(rt: Runtime, caller: Caller, controller: string, c
   );
 }
 
-export function prune(rt: Runtime, caller: Caller, controller: string, cgroup: string): void {
+export async function prune(rt: Runtime, caller: Caller, controller: string, cgroup: string): Promise<void> {
   const hierarchies = hierarchyList(rt, controller);
   assertCgroupArg(cgroup, 'relative');
-  rt.autoRemove.batch(() =>
-    forEachHierarchy(hierarchies, (h) => {
-      const top = writableCgroup(rt, caller, h, cgroup);
-      assertNotTop(rt, h, top);
-      pruneTree(rt, h, top, rt.autoRemove.isSupported(h));
-    }),
-  );
+  const pacer = new Pacer();
+  await forEachHierarchyAsync(hierarchies, async (h) => {
+    const top = writableCgroup(rt, caller, h, cgroup);
+    assertNotTop(rt, h, top);
+    const release = rt.claims.claim(h, top, 'pruning');
+    try {
+      await pruneTree(rt, rt.cgfs, h, top, pacer, walkLimitFor(rt.options.limits, caller.r.uid));
+    } finally {
+      release();
+    }
+  });
 }
 
 /** The top of a hierarchy (or of what the daemon sees of it) is never removed, now or later. */
@@ -53,12 +59,28 @@ function assertNotTop(rt: Runtime, h: Hierarchy, path: string): void {
   if (isHierarchyTop(h, path)) throw new CgmError('AccessDenied', `${rt.cgfs.describe(h, path)} is the top of the hierarchy and cannot be removed`);
 }
 
-function pruneTree(rt: Runtime, h: Hierarchy, cg: string, mark: boolean): void {
-  const { cgfs } = rt;
-  // A v2 mark may remove an empty cgroup at once, so subtrees are walked (and emptied ones
+/**
+ * Walks the subtree in slices, then visits it children first: empty cgroups are removed,
+ * busy ones (EBUSY, or a child that stays) marked to go when their tasks exit. One state-file
+ * write per slice.
+ */
+async function pruneTree(rt: Runtime, cgfs: CgroupFs, h: Hierarchy, top: string, pacer: Pacer, maxNodes: number): Promise<void> {
+  const nodes = (await listSubtree(cgfs, h, top, { pacer, maxNodes })).reverse();
+  const mark = rt.autoRemove.isSupported(h);
+  let i = 0;
+  while (i < nodes.length) {
+    rt.autoRemove.batch(() => {
+      do pruneOne(rt, cgfs, h, nodes[i++] as string, mark);
+      while (i < nodes.length && !pacer.due);
+    });
+    if (i < nodes.length) await pacer.yieldNow();
+  }
+}
+
+function pruneOne(rt: Runtime, cgfs: CgroupFs, h: Hierarchy, cg: string, mark: boolean): void {
+  // A v2 mark may remove an empty cgroup at once, so children are handled (and emptied ones
   // removed) first and only what survives is marked; a v1 mark only sets notify_on_release.
-  if (!cgfs.isDirectory(h, cg)) return;
-  for (const child of cgfs.children(h, cg)) pruneTree(rt, h, childOf(cg, child), mark);
+  if (!cgfs.isDirectory(h, cg)) return; // removed meanwhile
   // Busy cgroups stay (EBUSY); they are marked and go when their tasks exit.
   const home = taskHome(rt, h, cg);
   try {

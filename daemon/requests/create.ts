@@ -42,6 +42,22 @@ export function create(rt: Runtime, caller: Caller, controller: string, cgroup: 
 }
 
 /**
+ * Create for the handlers: a requestor at its quota somewhere first has its cgroups re-checked
+ * (ledger.ts, in slices), so that cgroups it removed behind the daemon's back make room. The
+ * Create itself stays synchronous: two of them can never both take the last place.
+ */
+export function createFair(rt: Runtime, caller: Caller, controller: string, cgroup: string): Existed | Promise<Existed> {
+  let hierarchies: Hierarchy[];
+  try {
+    hierarchies = hierarchyList(rt, controller);
+  } catch {
+    hierarchies = []; // create() reports it
+  }
+  const recheck = rt.quota.recheckIfFull(hierarchies, caller.r.uid);
+  return recheck ? recheck.then(() => create(rt, caller, controller, cgroup)) : create(rt, caller, controller, cgroup);
+}
+
+/**
  * --test-create-pause (hidden, tests only): blocks the whole daemon between two
  * hierarchies, so that a test can SIGKILL it with a Create half done.
  */
@@ -92,6 +108,9 @@ function createIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, made: 
     assertAccess(rt, caller, h, current, undefined, 'readwrite');
     const depth = mayCreateAtDepth(next, rt.options.maxDepth);
     if (!depth.allow) throw new CgmError('LimitsExceeded', depth.reason);
+    // Never inside a tree a sliced Remove or Prune is taking apart; never past the owner quota.
+    rt.claims.assertFree(h, next, `creating ${cgfs.describe(h, next)}`);
+    rt.quota.assertMayCreate(h, caller.r.uid);
     // Journalled first, so a daemon killed right after the mkdir still knows to undo it.
     rt.journal.intend(h, next, caller.r.uid, caller.r.gid);
     if (!cgfs.mkdir(h, next)) {

@@ -57,3 +57,22 @@ export function forEachHierarchy<T>(hierarchies: readonly Hierarchy[], fn: (h: H
   if (results.length === 0 && denial) throw denial;
   return results;
 }
+
+/** forEachHierarchy for sliced operations: the same rules, one hierarchy after the other. */
+export async function forEachHierarchyAsync<T>(hierarchies: readonly Hierarchy[], fn: (h: Hierarchy) => Promise<T>): Promise<T[]> {
+  const results: T[] = [];
+  let denial: CgmError | undefined;
+  for (const h of hierarchies) {
+    try {
+      results.push(await fn(h));
+    } catch (err) {
+      if (hierarchies.length > 1 && isDenial(err)) {
+        denial ??= err;
+        continue;
+      }
+      throw err;
+    }
+  }
+  if (results.length === 0 && denial) throw denial;
+  return results;
+}

@@ -6,7 +6,7 @@ import type { CallContext, MethodHandler } from '../dbus/server';
 import { mayCallPlain } from '../policy';
 import type { Runtime } from '../runtime';
 import { Caller, sameNamespaces } from './caller';
-import { create } from './create';
+import { createFair } from './create';
 import { chmod, chown } from './ownership';
 import { movePid } from './move-pid';
 import { getPidCgroup } from './get-pid-cgroup';
@@ -41,19 +41,23 @@ export function createHandlers(rt: Runtime): Map<string, MethodHandler> {
     ['ListControllers', () => [rt.layout.listControllers()]],
     ['GetPidCgroup', (ctx, [c, pid]) => [getPidCgroup(rt, plainCaller(rt, ctx), s(c), n(pid), false)]],
     ['GetPidCgroupAbs', (ctx, [c, pid]) => [getPidCgroup(rt, plainCaller(rt, ctx, true), s(c), n(pid), true)]],
-    ['Create', (ctx, [c, cg]) => [create(rt, plainCaller(rt, ctx), s(c), s(cg))]],
+    ['Create', (ctx, [c, cg]) => {
+      const existed = createFair(rt, plainCaller(rt, ctx), s(c), s(cg));
+      return typeof existed === 'number' ? [existed] : existed.then((e) => [e]);
+    }],
     ['Chown', (ctx, [c, cg, uid, gid]) => (chown(rt, plainCaller(rt, ctx), s(c), s(cg), n(uid), n(gid)), [])],
     ['Chmod', (ctx, [c, cg, file, mode]) => (chmod(rt, plainCaller(rt, ctx), s(c), s(cg), s(file), n(mode)), [])],
     ['MovePid', (ctx, [c, cg, pid]) => (movePid(rt, plainCaller(rt, ctx), s(c), s(cg), n(pid), false), [])],
     ['MovePidAbs', (ctx, [c, cg, pid]) => (movePid(rt, plainCaller(rt, ctx, true), s(c), s(cg), n(pid), true), [])],
     ['GetValue', (ctx, [c, cg, key]) => [getValue(rt, plainCaller(rt, ctx), s(c), s(cg), s(key))]],
     ['SetValue', (ctx, [c, cg, key, value]) => noReply(setValue(rt, plainCaller(rt, ctx), s(c), s(cg), s(key), s(value)))],
-    ['Remove', (ctx, [c, cg, recursive]) => [remove(rt, plainCaller(rt, ctx), s(c), s(cg), n(recursive))]],
+    // Sliced (cgroupfs/walk.ts): these answer asynchronously and never stall other clients.
+    ['Remove', async (ctx, [c, cg, recursive]) => [await remove(rt, plainCaller(rt, ctx), s(c), s(cg), n(recursive))]],
     ['GetTasks', (ctx, [c, cg]) => [getTasks(rt, plainCaller(rt, ctx), s(c), s(cg))]],
-    ['GetTasksRecursive', (ctx, [c, cg]) => [getTasksRecursive(rt, plainCaller(rt, ctx), s(c), s(cg))]],
-    ['ListChildren', (ctx, [c, cg]) => [listChildren(rt, plainCaller(rt, ctx), s(c), s(cg))]],
+    ['GetTasksRecursive', async (ctx, [c, cg]) => [await getTasksRecursive(rt, plainCaller(rt, ctx), s(c), s(cg))]],
+    ['ListChildren', async (ctx, [c, cg]) => [await listChildren(rt, plainCaller(rt, ctx), s(c), s(cg))]],
     ['RemoveOnEmpty', (ctx, [c, cg]) => (removeOnEmpty(rt, plainCaller(rt, ctx), s(c), s(cg)), [])],
-    ['Prune', (ctx, [c, cg]) => (prune(rt, plainCaller(rt, ctx), s(c), s(cg)), [])],
+    ['Prune', async (ctx, [c, cg]) => (await prune(rt, plainCaller(rt, ctx), s(c), s(cg)), [])],
     ['ListKeys', (ctx, [c, cg]) => [listKeys(rt, plainCaller(rt, ctx), s(c), s(cg))]],
   ];
   return new Map([...plain, ...createScmHandlers(rt)]);

@@ -2,13 +2,14 @@
 // child cgroups, and keys with owners presented in the requestor's user namespace.
 // All are bounded by the caller's (or its proxy's) subtree; the hidden leaf never shows.
 import { CgmError } from '../errors';
-import { childOf } from '../cgroupfs/cgroupfs';
 import type { Hierarchy } from '../cgroupfs/layout';
+import { Pacer, readChildren, walkSubtree } from '../cgroupfs/walk';
+import { walkLimitFor } from '../quota/limits';
 import { hostIdToNs } from '../proc/id-map';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
 import { assertUnderProxy, resolveTarget } from './checks';
-import { forEachHierarchy, hierarchyList, singleHierarchy } from './hierarchies';
+import { forEachHierarchyAsync, hierarchyList, singleHierarchy } from './hierarchies';
 import { taskHome } from './move-pid';
 import { readableCgroup } from './values';
 import { deviceKeyEntries } from './device-values';
@@ -36,10 +37,12 @@ export function getTasks(rt: Runtime, caller: Caller, controller: string, cgroup
   return sortedUnique(tasksOf(rt, h, cg));
 }
 
-export function getTasksRecursive(rt: Runtime, caller: Caller, controller: string, cgroup: string): number[] {
+export async function getTasksRecursive(rt: Runtime, caller: Caller, controller: string, cgroup: string): Promise<number[]> {
   const hierarchies = hierarchyList(rt, controller);
   const all: number[] = [];
-  forEachHierarchy(hierarchies, (h) => {
+  const pacer = new Pacer();
+  const maxNodes = walkLimitFor(rt.options.limits, caller.r.uid);
+  await forEachHierarchyAsync(hierarchies, async (h) => {
     // The bound is a hard error even in lists (reference §5.12); a cgroup missing in one
     // of several hierarchies is skipped like a denial.
     const { path } = resolveTarget(caller, h, cgroup, 'readable');
@@ -51,25 +54,26 @@ export function getTasksRecursive(rt: Runtime, caller: Caller, controller: strin
       if (hierarchies.length > 1 && err instanceof CgmError && err.code === 'FileNotFound') return;
       throw err;
     }
-    collectTasks(rt, h, cg, all, true);
+    const { cgfs } = rt;
+    // Tasks of the subtree, in slices; descendants that vanish while we walk are skipped.
+    all.push(...tasksOf(rt, h, cg));
+    await walkSubtree(cgfs, h, cg, { pacer, maxNodes }, (node) => {
+      if (node === cg) return;
+      try {
+        all.push(...tasksOf(rt, h, node));
+      } catch {
+        // removed meanwhile
+      }
+    });
   });
   return sortedUnique(all);
 }
 
-/** Tasks of a subtree; unreadable descendants are skipped (they may vanish while we walk). */
-function collectTasks(rt: Runtime, h: Hierarchy, cg: string, into: number[], top: boolean): void {
-  try {
-    into.push(...tasksOf(rt, h, cg));
-    for (const child of rt.cgfs.children(h, cg)) collectTasks(rt, h, childOf(cg, child), into, false);
-  } catch (err) {
-    if (top) throw err;
-  }
-}
-
-export function listChildren(rt: Runtime, caller: Caller, controller: string, cgroup: string): string[] {
+/** Child cgroups, read in slices: a cgroup may have thousands. */
+export async function listChildren(rt: Runtime, caller: Caller, controller: string, cgroup: string): Promise<string[]> {
   const h = singleHierarchy(rt, controller);
   const cg = readableCgroup(rt, caller, h, cgroup);
-  return rt.cgfs.children(h, cg);
+  return readChildren(rt.cgfs, h, cg, new Pacer());
 }
 
 export type KeyRow = [name: string, uid: number, gid: number, mode: number];

@@ -52,6 +52,7 @@ export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup:
       throw new CgmError('AccessDenied', `process ${pid} is in ${rt.cgfs.describe(h, from)}, outside the caller's subtree ${base}`);
     }
     assertCgroupExists(rt, h, path);
+    rt.claims.assertFree(h, path, `moving a task into ${rt.cgfs.describe(h, path)}`);
     assertAccess(rt, caller, h, path, undefined, 'read');
     // The v2 leaf's file is owned like the cgroup's own, so checking the cgroup's file
     // decides before anything is created.

@@ -2,57 +2,98 @@
 // remove first makes sure no task lives anywhere below, so it does not stop half-way
 // through a tree because of a busy cgroup. Reports truthfully for lists: 1 if the
 // cgroup existed (and was removed) in any hierarchy, -1 if it existed nowhere.
+// A recursive remove walks and removes in slices (cgroupfs/walk.ts) so that a tree of
+// 20 000 cgroups never stalls other clients; the subtree is claimed meanwhile.
 import { CgmError } from '../errors';
-import { childOf, parentOf } from '../cgroupfs/cgroupfs';
+import type { CgroupFs } from '../cgroupfs/cgroupfs';
+import { parentOf } from '../cgroupfs/cgroupfs';
 import type { Hierarchy } from '../cgroupfs/layout';
+import { hasChildren, listSubtree, Pacer } from '../cgroupfs/walk';
+import { walkLimitFor } from '../quota/limits';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
 import { assertAccess, assertCgroupArg, resolveTarget } from './checks';
-import { forEachHierarchy, hierarchyList } from './hierarchies';
+import { forEachHierarchyAsync, hierarchyList } from './hierarchies';
 import { taskHome } from './move-pid';
 
-export function remove(rt: Runtime, caller: Caller, controller: string, cgroup: string, recursive: number): 1 | -1 {
+export async function remove(rt: Runtime, caller: Caller, controller: string, cgroup: string, recursive: number): Promise<1 | -1> {
   const hierarchies = hierarchyList(rt, controller);
   assertCgroupArg(cgroup, 'relative');
-  const results = forEachHierarchy(hierarchies, (h) => removeIn(rt, caller, h, cgroup, recursive !== 0));
+  const pacer = new Pacer();
+  const results = await forEachHierarchyAsync(hierarchies, (h) => removeIn(rt, caller, h, cgroup, recursive !== 0, pacer));
   return results.includes(1) ? 1 : -1;
 }
 
-function removeIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, recursive: boolean): 1 | -1 {
-  const { cgfs } = rt;
+async function removeIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, recursive: boolean, pacer: Pacer): Promise<1 | -1> {
+  const { cgfs } = rt; // kept to the end, even if the layout is swapped meanwhile
   const { path } = resolveTarget(caller, h, arg, 'relative');
   if (!cgfs.isDirectory(h, path)) return -1;
   if (path === h.mountRoot || path === '/') throw new CgmError('AccessDenied', `${cgfs.describe(h, path)} is the top of the hierarchy and cannot be removed`);
   assertAccess(rt, caller, h, parentOf(path), undefined, 'write');
-  const children = cgfs.children(h, path);
-  if (!recursive && children.length > 0) {
-    throw new CgmError('NotEmpty', `${cgfs.describe(h, path)} has child cgroups (${children.slice(0, 3).join(', ')}${children.length > 3 ? ', …' : ''}); remove recursively`);
+  if (!recursive) {
+    const child = hasChildren(cgfs, h, path);
+    if (child !== undefined) throw new CgmError('NotEmpty', `${cgfs.describe(h, path)} has child cgroups (${child}, …); remove recursively`);
   }
-  const busy = findTasks(rt, h, path);
-  if (busy) throw new CgmError('Busy', `${cgfs.describe(h, busy.cg)} still has tasks (pid ${busy.pid})`);
-  removeTree(rt, h, path);
+  const release = rt.claims.claim(h, path, 'removing');
+  try {
+    const nodes = await listSubtree(cgfs, h, path, { pacer, maxNodes: walkLimitFor(rt.options.limits, caller.r.uid) });
+    const busy = await findTasks(rt, cgfs, h, nodes, pacer);
+    if (busy) throw new CgmError('Busy', `${cgfs.describe(h, busy.cg)} still has tasks (pid ${busy.pid})`);
+    await removeNodes(rt, cgfs, h, path, nodes.reverse(), pacer);
+  } finally {
+    release();
+  }
   rt.autoRemove.forget(h, path);
   rt.deviceAcl.forget(h, path);
   return 1;
 }
 
-/** The first task found anywhere in the subtree, if any. */
-function findTasks(rt: Runtime, h: Hierarchy, cg: string): { cg: string; pid: number } | undefined {
-  const { cgfs } = rt;
+/** The first task found in any of the cgroups (or their hidden leaves), if any. */
+async function findTasks(rt: Runtime, cgfs: CgroupFs, h: Hierarchy, nodes: readonly string[], pacer: Pacer): Promise<{ cg: string; pid: number } | undefined> {
   const file = cgfs.driver(h).moveFile;
-  for (const where of [cg, taskHome(rt, h, cg)]) {
-    if (!cgfs.isDirectory(h, where)) continue;
-    const pids = cgfs.readPids(h, where, file);
-    if (pids.length > 0 && pids[0] !== undefined) return { cg: where, pid: pids[0] };
-  }
-  for (const child of cgfs.children(h, cg)) {
-    const found = findTasks(rt, h, childOf(cg, child));
-    if (found) return found;
+  for (const cg of nodes) {
+    for (const where of [cg, taskHome(rt, h, cg)]) {
+      let pids: number[];
+      try {
+        pids = cgfs.readPids(h, where, file);
+      } catch {
+        continue; // no leaf, or removed by someone else meanwhile
+      }
+      if (pids.length > 0 && pids[0] !== undefined) return { cg: where, pid: pids[0] };
+    }
+    const turn = pacer.pace();
+    if (turn) await turn;
   }
   return undefined;
 }
 
-/** Depth-first rmdir: children, then the hidden leaf, then the cgroup itself. */
-function removeTree(rt: Runtime, h: Hierarchy, cg: string): void {
-  rt.cgfs.driver(h).removeSubtree(rt.cgfs, h, cg);
+/**
+ * rmdir of every cgroup, children before parents, the hidden leaf before its cgroup. One that
+ * vanished meanwhile is fine; any other failure (a task moved in behind our back, a cgroup
+ * made by someone else) stops the removal, and the error says how far it got.
+ */
+async function removeNodes(rt: Runtime, cgfs: CgroupFs, h: Hierarchy, top: string, deepestFirst: readonly string[], pacer: Pacer): Promise<void> {
+  let removed = 0;
+  for (const cg of deepestFirst) {
+    const home = taskHome(rt, h, cg);
+    try {
+      if (home !== cg) rmdirIfThere(cgfs, h, home);
+      rmdirIfThere(cgfs, h, cg);
+    } catch (err) {
+      if (!(err instanceof CgmError) || removed === 0) throw err;
+      throw new CgmError(err.code, `${err.message} (changed by someone else during the removal: ${removed} of the ${deepestFirst.length} cgroups of ${cgfs.describe(h, top)} were removed, the rest is still there)`);
+    }
+    removed++;
+    const turn = pacer.pace();
+    if (turn) await turn;
+  }
+}
+
+function rmdirIfThere(cgfs: CgroupFs, h: Hierarchy, cg: string): void {
+  try {
+    cgfs.rmdir(h, cg);
+  } catch (err) {
+    if (err instanceof CgmError && err.code === 'FileNotFound') return;
+    throw err;
+  }
 }

@@ -8,7 +8,7 @@ import type { CallContext, MethodHandler } from '../dbus/server';
 import type { ServerConnection } from '../dbus/connection';
 import type { Runtime } from '../runtime';
 import { Caller } from '../requests/caller';
-import { create } from '../requests/create';
+import { createFair } from '../requests/create';
 import { chmod, chown } from '../requests/ownership';
 import { movePid } from '../requests/move-pid';
 import { getPidCgroup } from '../requests/get-pid-cgroup';
@@ -39,7 +39,7 @@ const okWhenDone = (done: void | Promise<void>): Datagram[] | Promise<Datagram[]
 const SCM_METHODS: ReadonlyMap<string, ScmMethod> = new Map<string, ScmMethod>([
   ['GetPidCgroupScm', { needsVictim: true, failure: R.emptyDatagram, run: (rt, c, [ctl], v) => R.text(getPidCgroup(rt, c, s(ctl), victimOf(v).pid, false)) }],
   ['GetPidCgroupAbsScm', { needsVictim: true, failure: R.emptyDatagram, run: (rt, c, [ctl], v) => R.text(getPidCgroup(rt, c, s(ctl), victimOf(v).pid, true)) }],
-  ['CreateScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg]) => R.existedByte(create(rt, c, s(ctl), s(cg))) }],
+  ['CreateScm', { needsVictim: false, failure: R.failed, run: async (rt, c, [ctl, cg]) => R.existedByte(await createFair(rt, c, s(ctl), s(cg))) }],
   // The uid and gid to chown to travel as the second credential, mapped by the kernel.
   ['ChownScm', { needsVictim: true, failure: R.failed, run: (rt, c, [ctl, cg], v) => (chown(rt, c, s(ctl), s(cg), victimOf(v).uid, victimOf(v).gid), R.ok()) }],
   ['ChmodScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg, file, mode]) => (chmod(rt, c, s(ctl), s(cg), s(file), n(mode)), R.ok()) }],
@@ -47,12 +47,12 @@ const SCM_METHODS: ReadonlyMap<string, ScmMethod> = new Map<string, ScmMethod>([
   ['MovePidAbsScm', { needsVictim: true, failure: R.failed, run: (rt, c, [ctl, cg], v) => (movePid(rt, c, s(ctl), s(cg), victimOf(v).pid, true), R.ok()) }],
   ['GetValueScm', { needsVictim: false, failure: R.emptyDatagram, run: (rt, c, [ctl, cg, key]) => R.text(getValue(rt, c, s(ctl), s(cg), s(key))) }],
   ['SetValueScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg, key, value]) => okWhenDone(setValue(rt, c, s(ctl), s(cg), s(key), s(value))) }],
-  ['RemoveScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg, recursive]) => R.existedByte(remove(rt, c, s(ctl), s(cg), n(recursive))) }],
+  ['RemoveScm', { needsVictim: false, failure: R.failed, run: async (rt, c, [ctl, cg, recursive]) => R.existedByte(await remove(rt, c, s(ctl), s(cg), n(recursive))) }],
   ['GetTasksScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.tasksPayload(getTasks(rt, c, s(ctl), s(cg))) }],
-  ['GetTasksRecursiveScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.tasksPayload(getTasksRecursive(rt, c, s(ctl), s(cg))) }],
-  ['ListChildrenScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.childrenPayload(listChildren(rt, c, s(ctl), s(cg))) }],
+  ['GetTasksRecursiveScm', { needsVictim: false, failure: R.countFailure, run: async (rt, c, [ctl, cg]) => R.tasksPayload(await getTasksRecursive(rt, c, s(ctl), s(cg))) }],
+  ['ListChildrenScm', { needsVictim: false, failure: R.countFailure, run: async (rt, c, [ctl, cg]) => R.childrenPayload(await listChildren(rt, c, s(ctl), s(cg))) }],
   ['RemoveOnEmptyScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg]) => (removeOnEmpty(rt, c, s(ctl), s(cg)), R.ok()) }],
-  ['PruneScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg]) => (prune(rt, c, s(ctl), s(cg)), R.ok()) }],
+  ['PruneScm', { needsVictim: false, failure: R.failed, run: async (rt, c, [ctl, cg]) => (await prune(rt, c, s(ctl), s(cg)), R.ok()) }],
   ['ListKeysScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.keysPayload(listKeys(rt, c, s(ctl), s(cg))) }],
 ]);
 

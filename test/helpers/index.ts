@@ -11,3 +11,4 @@ export { waitFor, runCommand, isAlive, type RunResult } from './processes';
 export * from './assertions';
 export * from './limits';
 export { slack, TIME_SCALE } from './slack';
+export * from './big-tree';

@@ -38,6 +38,8 @@ describe('parseOptions defaults', () => {
       mountDir: '/run/cgmanager/fs',
       skip: [],
       maxDepth: 16,
+      limits: { maxCgroupsPerUid: 4096, maxDepth: 16, maxWalk: 100_000, limitRoot: false, recountIntervalS: 600 },
+      limitsFile: undefined,
       scmTimeoutMs: 5000,
       logLevel: 'info',
       logFile: undefined,
