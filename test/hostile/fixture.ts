@@ -1,6 +1,5 @@
 // The hostile suite's shared scene: one real daemon per test file on private hierarchies (a
-// named v1 one, cgroup2, and the host's cpu and memory v1 controllers below the test's own
-// cgroup), and an attacker uid A = 1000 that root delegated `deleg` to, living in it:
+// named v1 one, cgroup2, and the host's cpu v1 controller below the test's own cgroup), and an attacker uid A = 1000 that root delegated `deleg` to, living in it:
 //
 //   <base>/deleg            A's (Chown: directory and task files only; limits stay root's)
 //   <base>/deleg/mine       A's wholly (A created it)
@@ -50,11 +49,14 @@ export interface Scene {
   /** hierarchy-absolute path of `rel` below the base in `label` */
   abs(label: string, rel?: string): string;
   snapshot(): Snapshot;
+  /** the snapshot taken when the scene was ready; refusals must leave the tree exactly so */
+  baseline: Snapshot;
   stop(): Promise<void>;
 }
 
 export async function startScene(daemonArgs: readonly string[] = []): Promise<Scene> {
-  const env = await startTestDaemon({ named: 1, cgroup2: true, controllers: availableV1Controllers(['cpu', 'memory']), daemonArgs });
+  // One real v1 controller is enough (each one adds ~30 files per cgroup to every snapshot).
+  const env = await startTestDaemon({ named: 1, cgroup2: true, controllers: availableV1Controllers(['cpu']), daemonArgs });
   const ok = async (p: ReturnType<TestDaemon['dbusSend']>): Promise<unknown[]> => okValues(await p, env);
   let attacker: Attacker | undefined;
   try {
@@ -85,6 +87,7 @@ export async function startScene(daemonArgs: readonly string[] = []): Promise<Sc
       ownOutside,
       abs: (label, rel = '') => env.cgPath(label, rel),
       snapshot: () => snapshotTrees(dirs, SNAPSHOT_VALUES),
+      baseline: snapshotTrees(dirs, SNAPSHOT_VALUES),
       stop: async () => {
         await attacker?.stop();
         await env.stop();
@@ -123,10 +126,12 @@ export function expectKernelRefused(reply: AttackReply, code = 'EPERM', what = '
   expect(reply.code, `${what} ${JSON.stringify(reply)}`).toBe(code);
 }
 
-/** Runs one attack between two snapshots and returns the reply; the tree must not have changed. */
+/**
+ * Runs one attack and returns the reply; the tree must still be exactly the scene's baseline
+ * (one snapshot per attack: every earlier attack left it so too, or its own row failed).
+ */
 export async function attackUnchanged(scene: Scene, attack: () => Promise<AttackReply>): Promise<AttackReply> {
-  const before = scene.snapshot();
   const reply = await attack();
-  expect(scene.snapshot(), `the tree changed after ${JSON.stringify(reply)}`).toEqual(before);
+  expect(scene.snapshot(), `the tree changed after ${JSON.stringify(reply)}`).toEqual(scene.baseline);
   return reply;
 }
