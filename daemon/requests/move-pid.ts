@@ -2,19 +2,24 @@
 // moves; a write that fails part-way moves the task back where it was. The daemon
 // writes as root, so it enforces containment itself: the victim must already sit
 // inside the base (r's cgroup, or p's for MovePidAbs) and the target is always inside it.
+// Each target is opened once and written through that opening (pinned.ts), so a cgroup
+// renamed between the check and the write cannot redirect the task.
 import { CgmError } from '../errors';
 import { childOf } from '../cgroupfs/cgroupfs';
 import type { Hierarchy } from '../cgroupfs/layout';
+import type { PinnedCgroup } from '../cgroupfs/pinned';
 import { assertPid, isUnder, mayMovePid } from '../policy';
 import type { Runtime } from '../runtime';
 import { processCgroup, readVictim, type Caller } from './caller';
-import { assertAccess, assertCgroupArg, assertCgroupExists, resolveTarget } from './checks';
+import { assertCgroupArg, assertPinnedAccess, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
 import { hierarchyList } from './hierarchies';
 
 interface Move {
   h: Hierarchy;
   from: string;
   to: string;
+  /** the target cgroup, opened when it was checked: the write goes below this directory (pinned.ts) */
+  pinned: PinnedCgroup;
 }
 
 /**
@@ -26,16 +31,27 @@ export function taskHome(rt: Runtime, h: Hierarchy, cg: string): string {
   return leaf && cg !== '/' ? childOf(cg, leaf) : cg;
 }
 
-/** Creates the v2 leaf on first use, owned like its cgroup (reference §7.4). */
-function ensureTaskHome(rt: Runtime, h: Hierarchy, cg: string): string {
-  const home = taskHome(rt, h, cg);
-  if (home === cg || rt.cgfs.isDirectory(h, home)) return home;
-  const owner = rt.cgfs.stat(h, cg);
-  if (rt.cgfs.mkdir(h, home) && owner) {
-    rt.cgfs.chownAll(h, home, owner.uid, owner.gid);
-    rt.cgfs.chmod(h, home, undefined, owner.mode & 0o7777);
+/**
+ * The file below the opened cgroup that a task is written to, creating the v2 leaf on
+ * first use, owned like its cgroup (reference §7.4).
+ */
+function ensureTaskFile(rt: Runtime, move: Move): string {
+  const flavour = rt.cgfs.flavour(move.h);
+  if (!flavour.leaf || move.to === '/') return flavour.moveFile;
+  const { pinned } = move;
+  if (!pinned.isDirectory(flavour.leaf) && pinned.mkdir(flavour.leaf)) {
+    const { uid, gid, mode } = pinned.owner;
+    pinned.chown(flavour.leaf, uid, gid);
+    for (const name of pinned.readdir(flavour.leaf)) {
+      try {
+        pinned.chown(`${flavour.leaf}/${name}`, uid, gid);
+      } catch {
+        // as chownAll: a file that cannot be chowned stays root's
+      }
+    }
+    pinned.chmod(flavour.leaf, mode & 0o7777);
   }
-  return home;
+  return `${flavour.leaf}/${flavour.moveFile}`;
 }
 
 export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup: string, pid: number, abs: boolean): void {
@@ -47,25 +63,33 @@ export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup:
   const decision = mayMovePid(caller.requestor, victim);
   if (!decision.allow) throw new CgmError('AccessDenied', decision.reason);
 
-  const plan: Move[] = hierarchies.map((h) => {
-    const { path, base } = resolveTarget(caller, h, cgroup, form);
-    const from = processCgroup(rt, pid, h);
-    if (!isUnder(from, base)) {
-      throw new CgmError('AccessDenied', `process ${pid} is in ${rt.cgfs.describe(h, from)}, outside the caller's subtree ${base}`);
+  const plan: Move[] = [];
+  try {
+    for (const h of hierarchies) {
+      const { path, base } = resolveTarget(caller, h, cgroup, form);
+      const from = processCgroup(rt, pid, h);
+      if (!isUnder(from, base)) {
+        throw new CgmError('AccessDenied', `process ${pid} is in ${rt.cgfs.describe(h, from)}, outside the caller's subtree ${base}`);
+      }
+      const pinned = pinCgroup(rt, h, path);
+      plan.push({ h, from, to: path, pinned });
+      assertPinnedAccess(rt, caller, h, path, pinned, undefined, 'read');
+      // The v2 leaf's file is owned like the cgroup's own, so checking the cgroup's file
+      // decides before anything is created.
+      assertPinnedAccess(rt, caller, h, path, pinned, rt.cgfs.flavour(h).moveFile, 'write');
     }
-    assertCgroupExists(rt, h, path);
-    assertAccess(rt, caller, h, path, undefined, 'read');
-    // The v2 leaf's file is owned like the cgroup's own, so checking the cgroup's file
-    // decides before anything is created.
-    assertAccess(rt, caller, h, path, rt.cgfs.flavour(h).moveFile, 'write');
-    return { h, from, to: path };
-  });
+    testOnlyCheckPause(rt);
+    runPlan(rt, plan, pid);
+  } finally {
+    for (const move of plan) move.pinned.close();
+  }
+}
 
+function runPlan(rt: Runtime, plan: Move[], pid: number): void {
   const done: Move[] = [];
   try {
     for (const move of plan) {
-      const home = ensureTaskHome(rt, move.h, move.to);
-      rt.cgfs.writeFile(move.h, home, rt.cgfs.flavour(move.h).moveFile, `${pid}\n`);
+      move.pinned.write(ensureTaskFile(rt, move), `${pid}\n`);
       done.push(move);
     }
   } catch (err) {

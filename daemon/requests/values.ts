@@ -6,7 +6,7 @@ import type { Hierarchy } from '../cgroupfs/layout';
 import { assertKey, assertSettableKey, assertValue, MAX_VALUE_BYTES } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
-import { assertCgroupAccess, assertKeyAccess, assertUnderProxy, resolveTarget } from './checks';
+import { assertCgroupAccess, assertPinnedKeyAccess, assertUnderProxy, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
 import { singleHierarchy } from './hierarchies';
 
 /** Largest value GetValue returns (memory.stat and friends are a few KiB). */
@@ -20,12 +20,19 @@ export function readableCgroup(rt: Runtime, caller: Caller, h: Hierarchy, cgroup
   return path;
 }
 
+// The cgroup is opened once (pinned.ts): the key checked is the key read or written, even if
+// the caller renames its cgroups meanwhile.
 export function getValue(rt: Runtime, caller: Caller, controller: string, cgroup: string, key: string): string {
   const h = singleHierarchy(rt, controller);
   assertKey(key);
   const cg = readableCgroup(rt, caller, h, cgroup);
-  assertKeyAccess(rt, caller, h, cg, key, 'read');
-  return rt.cgfs.readFile(h, cg, key, MAX_READ_BYTES).replace(/\n+$/, '');
+  const pinned = pinCgroup(rt, h, cg);
+  try {
+    assertPinnedKeyAccess(rt, caller, h, cg, pinned, key, 'read');
+    return pinned.read(key, MAX_READ_BYTES).replace(/\n+$/, '');
+  } finally {
+    pinned.close();
+  }
 }
 
 export function setValue(rt: Runtime, caller: Caller, controller: string, cgroup: string, key: string, value: string): void {
@@ -33,8 +40,14 @@ export function setValue(rt: Runtime, caller: Caller, controller: string, cgroup
   assertSettableKey(key);
   assertValue(value);
   const cg = readableCgroup(rt, caller, h, cgroup);
-  assertKeyAccess(rt, caller, h, cg, key, 'write');
   const text = value === '' || value.endsWith('\n') ? value : `${value}\n`;
   if (Buffer.byteLength(text) > MAX_VALUE_BYTES) throw new CgmError('LimitsExceeded', `value is longer than ${MAX_VALUE_BYTES} bytes`);
-  rt.cgfs.writeFile(h, cg, key, text);
+  const pinned = pinCgroup(rt, h, cg);
+  try {
+    assertPinnedKeyAccess(rt, caller, h, cg, pinned, key, 'write');
+    testOnlyCheckPause(rt);
+    pinned.write(key, text);
+  } finally {
+    pinned.close();
+  }
 }

@@ -28,8 +28,8 @@ export type AttackRequest =
   /** chmod(2)/chown(2) a file directly as this process */
   | { op: 'chmod'; path: string; mode: number }
   | { op: 'chown'; path: string; uid: number; gid: number }
-  /** swap two directories' names through a third for `ms` milliseconds; reports how many swaps */
-  | { op: 'swap'; a: string; b: string; tmp: string; ms: number };
+  /** swap two directories' names through a third for `ms` milliseconds (or `times` times); reports how many swaps */
+  | { op: 'swap'; a: string; b: string; tmp: string; ms: number; times?: number };
 
 export interface AttackReply {
   id: number;
@@ -183,11 +183,11 @@ function writeOnce(path: string, value: string): void {
   }
 }
 
-function swap(a: string, b: string, tmp: string, ms: number): Omit<AttackReply, 'id'> {
+function swap(a: string, b: string, tmp: string, ms: number, times: number | undefined): Omit<AttackReply, 'id'> {
   const end = Date.now() + ms;
   let swaps = 0;
   try {
-    while (Date.now() < end) {
+    while (times === undefined ? Date.now() < end : swaps < times) {
       fs.renameSync(a, tmp);
       fs.renameSync(b, a);
       fs.renameSync(tmp, b);
@@ -214,7 +214,7 @@ async function handle(client: RawClient, req: AttackRequest): Promise<Omit<Attac
     case 'chown':
       return direct(() => fs.chownSync(req.path, req.uid, req.gid));
     case 'swap':
-      return swap(req.a, req.b, req.tmp, req.ms);
+      return swap(req.a, req.b, req.tmp, req.ms, req.times);
   }
 }
 
