@@ -6,7 +6,8 @@
 // Run: node attacker-main.js SOCKET
 import * as fs from 'node:fs';
 import { closeFd, openSocket, setPassCred, socketPair, type NativeSocket, type Ucred } from '../../addon';
-import { runScmExchange, ScmFailure, ScmTimeout, type ScmValue } from '../../client/scm-call';
+import { SCM_RESULT_KINDS, SCM_VICTIM_METHODS, type ScmValue } from '../../client/scm-call';
+import { parseErrorDetail } from '../../daemon/scm/results';
 import { METHODS_BY_NAME } from '../../daemon/dbus/interface';
 import { encodeWithRawStrings, methodCall, RawClient } from './raw-client';
 
@@ -86,25 +87,72 @@ function toScm(method: string, args: unknown[], own: Ucred): { method: string; a
   return { method: scm.name, args: plain.in.flatMap(([name], i) => (names.has(name) ? [args[i]] : [])), victim };
 }
 
+/** Refuses a claim the kernel will refuse before the daemon is asked (as client/scm-call.ts does). */
+function probe(creds: Ucred[]): number {
+  const [a, b] = socketPair(true);
+  const socket = openSocket(a, true, () => undefined, () => undefined);
+  try {
+    for (const cred of creds) {
+      const rc = socket.write(Buffer.from('p'), undefined, cred);
+      if (rc < 0) return rc;
+    }
+    return 0;
+  } finally {
+    socket.close();
+    closeFd(b);
+  }
+}
+
+/** Is the first result datagram of `method` a failure (reference §6.4)? */
+function isFailure(method: string, d: Buffer): boolean {
+  switch (SCM_RESULT_KINDS[method]) {
+    case 'status':
+      return d.toString('latin1') !== '1';
+    case 'existed':
+      return !['1', '2'].includes(d.toString('latin1'));
+    case 'string':
+      return d.length === 0;
+    default:
+      return d.length < 4 || d.readInt32LE(0) < 0;
+  }
+}
+
+/**
+ * An Scm exchange with our own credentials (or the claims given), by hand: unlike the client
+ * library, it waits up to DETAIL_WAIT_MS for the error detail behind a failure, since the daemon
+ * under test always sends one and a loaded machine may deliver it late.
+ */
+const DETAIL_WAIT_MS = 3000;
 async function scmCall(client: RawClient, req: Extract<AttackRequest, { op: 'scm' }>): Promise<Omit<AttackReply, 'id'>> {
   const own: Ucred = { pid: process.pid, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   const timeoutMs = req.timeoutMs ?? 5000;
   const call = toScm(req.method, req.args, own);
+  const creds = SCM_VICTIM_METHODS.has(call.method) ? [req.requestor ?? own, call.victim] : [req.requestor ?? own];
+  const refused = probe(creds);
+  if (refused < 0) return { ok: false, code: ERRNO_NAMES[-refused] ?? `errno ${-refused}`, message: 'the kernel refused a credential' };
+  const [mine, theirs] = socketPair(true);
+  setPassCred(mine, true);
+  const ch = channel(mine);
+  let callError: { dbusName?: string; message: string } | undefined;
   try {
-    const value = await runScmExchange({
-      method: call.method,
-      requestor: req.requestor ?? own,
-      victim: call.victim,
-      timeoutMs,
-      sendCall: (fd) => sendScmCall(client, call.method, call.args, fd, timeoutMs),
+    const sent = sendScmCall(client, call.method, call.args, theirs, timeoutMs).catch((err: Error & { dbusName?: string }) => {
+      callError = { dbusName: err.dbusName, message: err.message };
     });
-    return { ok: true, scmValue: value };
-  } catch (err) {
-    const e = err as Error & { dbusName?: string; errno?: number };
-    if (err instanceof ScmFailure) return { ok: false, scmFailure: true, errorName: err.errorName, message: err.message };
-    if (err instanceof ScmTimeout) return { ok: false, scmTimeout: true, message: err.message };
-    if (e.errno !== undefined) return { ok: false, code: ERRNO_NAMES[e.errno] ?? `errno ${e.errno}`, message: e.message };
-    return { ok: false, errorName: e.dbusName, message: e.message };
+    closeFd(theirs);
+    for (const cred of creds) {
+      const kick = await Promise.race([ch.next(timeoutMs), sent.then(() => (callError ? undefined : new Promise<undefined>(() => undefined)))]);
+      if (kick === undefined) break;
+      ch.socket.write(Buffer.from('p'), undefined, cred);
+    }
+    if (callError) return { ok: false, errorName: callError.dbusName, message: callError.message };
+    const first = await ch.next(timeoutMs);
+    if (first === undefined) return { ok: false, scmTimeout: true, message: 'no result' };
+    if (!isFailure(call.method, first)) return { ok: true, datagrams: [first.toString('latin1')] };
+    const detail = await ch.next(DETAIL_WAIT_MS);
+    const parsed = detail ? parseErrorDetail(detail) : undefined;
+    return { ok: false, scmFailure: true, errorName: parsed?.name, message: parsed?.message ?? `${call.method} failed` };
+  } finally {
+    ch.socket.close();
   }
 }
 
