@@ -53,18 +53,6 @@ export function assertCgroupAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg
   if (!decision.allow) throw new CgmError('AccessDenied', `${access} access to ${rt.cgfs.describe(h, cg)} denied: ${decision.reason}`);
 }
 
-/**
- * r needs `access` to file `key` of the cgroup. Host root may touch any file, so for it
- * the stat is skipped and the read or write itself reports a missing key (ENOENT).
- */
-export function assertKeyAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg: string, key: string, access: Access): void {
-  if (isHostRoot(caller.requestor)) return;
-  const owner = rt.cgfs.stat(h, cg, key);
-  if (!owner || (owner.mode & S_IFMT) !== S_IFREG) throw new CgmError('FileNotFound', `no key ${quoteArg(key)} in ${rt.cgfs.describe(h, cg)}`);
-  const decision = mayAccess(caller.requestor, owner, access);
-  if (!decision.allow) throw new CgmError('AccessDenied', `${access} access to ${rt.cgfs.describe(h, cg, key)} denied: ${decision.reason}`);
-}
-
 /** Opens cgroup `cg` for the rest of the request (close it in a finally); FileNotFound if it is no cgroup. */
 export function pinCgroup(rt: Runtime, h: Hierarchy, cg: string): PinnedCgroup {
   const pinned = rt.cgfs.pin(h, cg);
@@ -80,7 +68,11 @@ export function assertPinnedAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg
   }
 }
 
-/** As assertKeyAccess, on the opened cgroup: the key must be a regular file there. */
+/**
+ * r needs `access` to file `key` of the opened cgroup: it must be a regular file there. Host
+ * root may touch any file, so for it the stat is skipped and the read or write itself reports
+ * a missing key (ENOENT).
+ */
 export function assertPinnedKeyAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg: string, pinned: PinnedCgroup, key: string, access: Access): void {
   if (isHostRoot(caller.requestor)) return;
   const owner = pinned.stat(key);
