@@ -26,6 +26,8 @@ export interface DaemonOptions extends CommonOptions {
   mountPollMs: number;
   /** TEST ONLY: Create sleeps this long between hierarchies, so a test can kill it half-way */
   testCreatePauseMs: number;
+  /** TEST ONLY: requests that check then act sleep this long in between, so a test can race them */
+  testCheckPauseMs: number;
 }
 
 /** Where the daemon keeps its state unless --state-dir says otherwise. */
@@ -63,6 +65,9 @@ export function buildCommand(env: NodeJS.ProcessEnv = process.env): Command {
     // Test only: makes Create pause between hierarchies so that a test can SIGKILL the daemon
     // half-way through and check that the next start rolls the create back. Never use it in production.
     .addOption(new Option('--test-create-pause <ms>').argParser(integer(0, 60_000)).default(0).hideHelp())
+    // Test only: makes SetValue, Chmod, Chown and MovePid pause between their permission checks
+    // and their writes, so that the hostile suite can rename cgroups in that window. Never in production.
+    .addOption(new Option('--test-check-pause <ms>').argParser(integer(0, 60_000)).default(0).hideHelp())
     .allowExcessArguments(false)
     .showHelpAfterError()
     // Throw a CommanderError (exit code inside) instead of calling process.exit, so that
@@ -90,6 +95,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     stateDir?: string;
     mountPollInterval: number;
     testCreatePause: number;
+    testCheckPause: number;
   }>();
   const socket = o.socket ?? defaultSocketPath(env);
   const { limits: fromFile, file: limitsFile } = readLimitsFile(o.limitsFile);
@@ -118,6 +124,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     stateDir: o.stateDir ?? defaultStateDir(socket),
     mountPollMs: o.mountPollInterval,
     testCreatePauseMs: o.testCreatePause,
+    testCheckPauseMs: o.testCheckPause,
   };
 }
 

@@ -8,6 +8,7 @@ import type { FileOwner } from '../policy';
 import { HIDDEN_LEAF, type Hierarchy, type Layout } from './layout';
 import { driverFor, type CgroupDriver } from './driver';
 import { readText } from '../proc/read-text';
+import { PinnedCgroup } from './pinned';
 
 /** The hierarchy path of child `name` of `cg`. */
 export function childOf(cg: string, name: string): string {
@@ -65,6 +66,15 @@ export class CgroupFs {
     if (file === undefined || file === '') return dir;
     if (file.includes('/') && !file.startsWith(`${HIDDEN_LEAF}/`)) throw new CgmError('InvalidArgs', `bad file name ${file}`);
     return `${dir}/${file}`;
+  }
+
+  /**
+   * Opens the cgroup's directory once, so that a request checks and acts on the same cgroup
+   * even if it is renamed meanwhile (pinned.ts); undefined when it does not exist.
+   */
+  pin(h: Hierarchy, cg: string): PinnedCgroup | undefined {
+    const p = this.layout.toFsPath(h, cg);
+    return p === undefined ? undefined : PinnedCgroup.open(p, this.describe(h, cg), (uid) => this.observer?.ownerChanged(h, cg, uid));
   }
 
   stat(h: Hierarchy, cg: string, file?: string): FileOwner | undefined {

@@ -5,6 +5,7 @@
 // Drivers never log and never decide who may do what.
 import type { CgroupFs } from './cgroupfs';
 import type { Hierarchy } from './layout';
+import type { CgroupFiles } from './value-plans';
 import { V1_DRIVER } from './v1-driver';
 import { V2_DRIVER } from './v2-driver';
 
@@ -42,10 +43,13 @@ export interface CgroupDriver {
   isSubtreeEmpty(cgfs: CgroupFs, h: Hierarchy, cg: string): boolean;
   /** rmdir of the subtree, deepest first, a hidden leaf before its cgroup; throws at the first busy one */
   removeSubtree(cgfs: CgroupFs, h: Hierarchy, cg: string): void;
-  /** GetValue of `key`: the key itself, or its translation when only the other version has it */
-  planGet(cgfs: CgroupFs, h: Hierarchy, cg: string, key: string, maxBytes: number): GetPlan;
-  /** SetValue of `key` (value with its trailing newline) */
-  planSet(cgfs: CgroupFs, h: Hierarchy, cg: string, key: string, value: string): SetPlan;
+  /** GetValue of `key`: the key itself, or its translation when only the other version has it; files of `cg` through `files` */
+  planGet(cgfs: CgroupFs, h: Hierarchy, cg: string, files: CgroupFiles, key: string, maxBytes: number): GetPlan;
+  /**
+   * SetValue of `key` (value with its trailing newline). Plain and translated keys go
+   * through `files`; freeze and kill walk the subtree by path.
+   */
+  planSet(cgfs: CgroupFs, h: Hierarchy, cg: string, files: CgroupFiles, key: string, value: string): SetPlan;
 }
 
 export function driverFor(h: Hierarchy): CgroupDriver {

@@ -53,10 +53,10 @@ export const V1_DRIVER: CgroupDriver = {
     return cgfs.children(h, cg).every((child) => this.isSubtreeEmpty(cgfs, h, cg === '/' ? `/${child}` : `${cg}/${child}`));
   },
   removeSubtree: (cgfs, h, cg) => removeSubtreeDirs(cgfs, h, cg, undefined),
-  planGet: (cgfs, h, cg, key, maxBytes) => planGetValue(1, cgfs, h, cg, key, maxBytes),
-  planSet(cgfs, h, cg, key, value) {
+  planGet: (cgfs, h, cg, files, key, maxBytes) => planGetValue(1, files, key, maxBytes),
+  planSet(cgfs, h, cg, files, key, value) {
     const action = subtreeActionOf(key, value);
     if (action !== undefined) return planAction(cgfs, h, cg, key, action);
-    return planSetValue(1, cgfs, h, cg, key, value);
+    return planSetValue(1, files, key, value);
   },
 };

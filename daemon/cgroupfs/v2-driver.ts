@@ -78,10 +78,10 @@ export const V2_DRIVER: CgroupDriver = {
   },
   isSubtreeEmpty: (cgfs, h, cg) => /^populated 0$/m.test(cgfs.readFile(h, cg, 'cgroup.events', 4096)),
   removeSubtree: (cgfs, h, cg) => removeSubtreeDirs(cgfs, h, cg, HIDDEN_LEAF),
-  planGet: (cgfs, h, cg, key, maxBytes) => planGetValue(2, cgfs, h, cg, key, maxBytes),
-  planSet(cgfs, h, cg, key, value) {
+  planGet: (cgfs, h, cg, files, key, maxBytes) => planGetValue(2, files, key, maxBytes),
+  planSet(cgfs, h, cg, files, key, value) {
     const action = subtreeActionOf(key, value);
     if (action !== undefined) return planAction(cgfs, h, cg, action);
-    return planSetValue(2, cgfs, h, cg, key, value);
+    return planSetValue(2, files, key, value);
   },
 };

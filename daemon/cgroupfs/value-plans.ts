@@ -7,30 +7,49 @@ import type { GetPlan, SetPlan } from './driver';
 import type { Hierarchy } from './layout';
 import { translationOf, type Current, type FileWrite, type Version } from './limit-translation';
 
-/** Current values of files of one cgroup, read as root (the request checks access to what it reveals or writes). */
-export function currentValues(cgfs: CgroupFs, h: Hierarchy, cg: string): Current {
-  return (file) => cgfs.readFile(h, cg, file, 64 * 1024).replace(/\n+$/, '');
+/**
+ * The files of one cgroup. Requests pass the cgroup's directory opened once (pinned.ts), so
+ * that a rename between the access check and the write cannot redirect either.
+ */
+export interface CgroupFiles {
+  read(file: string, maxBytes: number): string;
+  write(file: string, value: string): void;
+  exists(file: string): boolean;
 }
 
-export function planGetValue(version: Version, cgfs: CgroupFs, h: Hierarchy, cg: string, key: string, maxBytes: number): GetPlan {
+/** The files of `cg` looked up by path each time (for callers that hold no opened directory). */
+export function filesByPath(cgfs: CgroupFs, h: Hierarchy, cg: string): CgroupFiles {
+  return {
+    read: (file, maxBytes) => cgfs.readFile(h, cg, file, maxBytes),
+    write: (file, value) => cgfs.writeFile(h, cg, file, value),
+    exists: (file) => cgfs.fileExists(h, cg, file),
+  };
+}
+
+/** Current values of files of one cgroup, read as root (the request checks access to what it reveals or writes). */
+export function currentValues(files: CgroupFiles): Current {
+  return (file) => files.read(file, 64 * 1024).replace(/\n+$/, '');
+}
+
+export function planGetValue(version: Version, files: CgroupFiles, key: string, maxBytes: number): GetPlan {
   const t = translationOf(key, version);
   // Only keys the other version names pay for the existence check.
-  if (t !== undefined && !cgfs.fileExists(h, cg, key)) {
-    return { files: t.reads, run: () => t.get(currentValues(cgfs, h, cg)) };
+  if (t !== undefined && !files.exists(key)) {
+    return { files: t.reads, run: () => t.get(currentValues(files)) };
   }
-  return { files: [key], run: () => cgfs.readFile(h, cg, key, maxBytes).replace(/\n+$/, '') };
+  return { files: [key], run: () => files.read(key, maxBytes).replace(/\n+$/, '') };
 }
 
-export function planSetValue(version: Version, cgfs: CgroupFs, h: Hierarchy, cg: string, key: string, value: string): SetPlan {
+export function planSetValue(version: Version, files: CgroupFiles, key: string, value: string): SetPlan {
   const t = translationOf(key, version);
   const set = t?.set;
-  if (t !== undefined && set !== undefined && t.writes !== undefined && !cgfs.fileExists(h, cg, key)) {
+  if (t !== undefined && set !== undefined && t.writes !== undefined && !files.exists(key)) {
     return {
       files: t.writes,
-      run: () => applyWrites(cgfs, h, cg, set(value.replace(/\n+$/, '').trim(), currentValues(cgfs, h, cg))),
+      run: () => applyWrites(files, set(value.replace(/\n+$/, '').trim(), currentValues(files))),
     };
   }
-  return { files: [key], run: () => cgfs.writeFile(h, cg, key, value) };
+  return { files: [key], run: () => files.write(key, value) };
 }
 
 
@@ -38,18 +57,18 @@ export function planSetValue(version: Version, cgfs: CgroupFs, h: Hierarchy, cg:
  * Applies writes in order; when one fails, the files already written get their earlier
  * contents back, so a translated limit is never left half set.
  */
-export function applyWrites(cgfs: CgroupFs, h: Hierarchy, cg: string, writes: readonly FileWrite[]): void {
+export function applyWrites(files: CgroupFiles, writes: readonly FileWrite[]): void {
   const done: Array<{ file: string; before: string }> = [];
   try {
     for (const w of writes) {
-      const before = cgfs.readFile(h, cg, w.file, 64 * 1024).replace(/\n+$/, '');
-      cgfs.writeFile(h, cg, w.file, `${w.value}\n`);
+      const before = files.read(w.file, 64 * 1024).replace(/\n+$/, '');
+      files.write(w.file, `${w.value}\n`);
       done.push({ file: w.file, before });
     }
   } catch (err) {
     for (const { file, before } of done.reverse()) {
       try {
-        cgfs.writeFile(h, cg, file, `${before}\n`);
+        files.write(file, `${before}\n`);
       } catch {
         // best effort: the earlier value may no longer be valid
       }

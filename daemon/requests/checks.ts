@@ -6,6 +6,7 @@ import { CgmError } from '../errors';
 import { HIDDEN_LEAF, type Hierarchy } from '../cgroupfs/layout';
 import { chopProxySuffix, isHostRoot, isUnder, mayAccess, quoteArg, resolveCgroupArg, type Access, type CgroupArgForm } from '../policy';
 import type { Runtime } from '../runtime';
+import type { PinnedCgroup } from '../cgroupfs/pinned';
 import type { Caller } from './caller';
 
 const { S_IFMT, S_IFDIR, S_IFREG } = constants;
@@ -52,13 +53,29 @@ export function assertCgroupAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg
   if (!decision.allow) throw new CgmError('AccessDenied', `${access} access to ${rt.cgfs.describe(h, cg)} denied: ${decision.reason}`);
 }
 
+/** Opens cgroup `cg` for the rest of the request (close it in a finally); FileNotFound if it is no cgroup. */
+export function pinCgroup(rt: Runtime, h: Hierarchy, cg: string): PinnedCgroup {
+  const pinned = rt.cgfs.pin(h, cg);
+  if (!pinned) throw new CgmError('FileNotFound', `cgroup ${rt.cgfs.describe(h, cg)} does not exist`);
+  return pinned;
+}
+
+/** r needs `access` to `file` of the opened cgroup (the directory itself for none), as it is now. */
+export function assertPinnedAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg: string, pinned: PinnedCgroup, file: string | undefined, access: Access): void {
+  const decision = mayAccess(caller.requestor, pinned.stat(file), access);
+  if (!decision.allow) {
+    throw new CgmError('AccessDenied', `${access} access to ${rt.cgfs.describe(h, cg, file)} denied: ${decision.reason}`);
+  }
+}
+
 /**
- * r needs `access` to file `key` of the cgroup. Host root may touch any file, so for it
- * the stat is skipped and the read or write itself reports a missing key (ENOENT).
+ * r needs `access` to file `key` of the opened cgroup: it must be a regular file there. Host
+ * root may touch any file, so for it the stat is skipped and the read or write itself reports
+ * a missing key (ENOENT).
  */
-export function assertKeyAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg: string, key: string, access: Access): void {
+export function assertPinnedKeyAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg: string, pinned: PinnedCgroup, key: string, access: Access): void {
   if (isHostRoot(caller.requestor)) return;
-  const owner = rt.cgfs.stat(h, cg, key);
+  const owner = pinned.stat(key);
   if (!owner || (owner.mode & S_IFMT) !== S_IFREG) throw new CgmError('FileNotFound', `no key ${quoteArg(key)} in ${rt.cgfs.describe(h, cg)}`);
   const decision = mayAccess(caller.requestor, owner, access);
   if (!decision.allow) throw new CgmError('AccessDenied', `${access} access to ${rt.cgfs.describe(h, cg, key)} denied: ${decision.reason}`);
@@ -69,4 +86,14 @@ export function assertAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg: stri
   if (!decision.allow) {
     throw new CgmError('AccessDenied', `${access} access to ${rt.cgfs.describe(h, cg, file)} denied: ${decision.reason}`);
   }
+}
+
+/**
+ * --test-check-pause (hidden, tests only): blocks the whole daemon between a request's permission
+ * check and its write, so that the hostile suite can rename cgroups in that window and show that
+ * the write still lands on what was checked.
+ */
+export function testOnlyCheckPause(rt: Runtime): void {
+  const ms = rt.options.testCheckPauseMs;
+  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }

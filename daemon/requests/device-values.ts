@@ -12,7 +12,7 @@ import type { Hierarchy } from '../cgroupfs/layout';
 import { DEVICE_KEYS, isDeviceKey } from '../cgroupfs/device-acl/device-acl';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
-import { assertKeyAccess } from './checks';
+import { assertPinnedKeyAccess, pinCgroup } from './checks';
 
 /** The v2 file whose owner and mode stand for the device files' (see above). */
 export const DEVICE_ACCESS_FILE = 'cgroup.max.depth';
@@ -29,7 +29,12 @@ export function getDeviceValue(rt: Runtime, h: Hierarchy, cg: string, key: strin
 
 export function setDeviceValue(rt: Runtime, caller: Caller, h: Hierarchy, cg: string, key: string, value: string): void {
   if (key === DEVICE_KEYS.list) throw new CgmError('AccessDenied', `${rt.cgfs.describe(h, cg, key)} is read-only (as on v1); write ${DEVICE_KEYS.allow} or ${DEVICE_KEYS.deny}`);
-  assertKeyAccess(rt, caller, h, cg, DEVICE_ACCESS_FILE, 'write');
+  const pinned = pinCgroup(rt, h, cg);
+  try {
+    assertPinnedKeyAccess(rt, caller, h, cg, pinned, DEVICE_ACCESS_FILE, 'write');
+  } finally {
+    pinned.close();
+  }
   rt.deviceAcl.write(h, cg, key === DEVICE_KEYS.allow ? 'allow' : 'deny', value);
 }
 

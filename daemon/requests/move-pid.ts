@@ -2,18 +2,23 @@
 // moves; a write that fails part-way moves the task back where it was. The daemon
 // writes as root, so it enforces containment itself: the victim must already sit
 // inside the base (r's cgroup, or p's for MovePidAbs) and the target is always inside it.
+// Each target is opened once and written through that opening (pinned.ts), so a cgroup
+// renamed between the check and the write cannot redirect the task.
 import { CgmError } from '../errors';
 import type { Hierarchy } from '../cgroupfs/layout';
+import type { PinnedCgroup } from '../cgroupfs/pinned';
 import { assertPid, isUnder, mayMovePid } from '../policy';
 import type { Runtime } from '../runtime';
 import { processCgroup, readVictim, type Caller } from './caller';
-import { assertAccess, assertCgroupArg, assertCgroupExists, resolveTarget } from './checks';
+import { assertCgroupArg, assertPinnedAccess, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
 import { hierarchyList } from './hierarchies';
 
 interface Move {
   h: Hierarchy;
   from: string;
   to: string;
+  /** the target cgroup, opened when it was checked: the write goes below this directory (pinned.ts) */
+  pinned: PinnedCgroup;
 }
 
 /**
@@ -24,16 +29,27 @@ export function taskHome(rt: Runtime, h: Hierarchy, cg: string): string {
   return rt.cgfs.driver(h).taskHome(cg);
 }
 
-/** Creates the v2 leaf on first use, owned like its cgroup (reference §7.4). */
-function ensureTaskHome(rt: Runtime, h: Hierarchy, cg: string): string {
-  const home = taskHome(rt, h, cg);
-  if (home === cg || rt.cgfs.isDirectory(h, home)) return home;
-  const owner = rt.cgfs.stat(h, cg);
-  if (rt.cgfs.mkdir(h, home) && owner) {
-    rt.cgfs.chownAll(h, home, owner.uid, owner.gid);
-    rt.cgfs.chmod(h, home, undefined, owner.mode & 0o7777);
+/**
+ * The file below the opened cgroup that a task is written to, creating the v2 leaf on
+ * first use, owned like its cgroup (reference §7.4).
+ */
+function ensureTaskFile(rt: Runtime, move: Move): string {
+  const driver = rt.cgfs.driver(move.h);
+  if (!driver.leaf || move.to === '/') return driver.moveFile;
+  const { pinned } = move;
+  if (!pinned.isDirectory(driver.leaf) && pinned.mkdir(driver.leaf)) {
+    const { uid, gid, mode } = pinned.owner;
+    pinned.chown(driver.leaf, uid, gid);
+    for (const name of pinned.readdir(driver.leaf)) {
+      try {
+        pinned.chown(`${driver.leaf}/${name}`, uid, gid);
+      } catch {
+        // as chownAll: a file that cannot be chowned stays root's
+      }
+    }
+    pinned.chmod(driver.leaf, mode & 0o7777);
   }
-  return home;
+  return `${driver.leaf}/${driver.moveFile}`;
 }
 
 export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup: string, pid: number, abs: boolean): void {
@@ -45,26 +61,34 @@ export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup:
   const decision = mayMovePid(caller.requestor, victim);
   if (!decision.allow) throw new CgmError('AccessDenied', decision.reason);
 
-  const plan: Move[] = hierarchies.map((h) => {
-    const { path, base } = resolveTarget(caller, h, cgroup, form);
-    const from = processCgroup(rt, pid, h);
-    if (!isUnder(from, base)) {
-      throw new CgmError('AccessDenied', `process ${pid} is in ${rt.cgfs.describe(h, from)}, outside the caller's subtree ${base}`);
+  const plan: Move[] = [];
+  try {
+    for (const h of hierarchies) {
+      const { path, base } = resolveTarget(caller, h, cgroup, form);
+      const from = processCgroup(rt, pid, h);
+      if (!isUnder(from, base)) {
+        throw new CgmError('AccessDenied', `process ${pid} is in ${rt.cgfs.describe(h, from)}, outside the caller's subtree ${base}`);
+      }
+      rt.claims.assertFree(h, path, `moving a task into ${rt.cgfs.describe(h, path)}`);
+      const pinned = pinCgroup(rt, h, path);
+      plan.push({ h, from, to: path, pinned });
+      assertPinnedAccess(rt, caller, h, path, pinned, undefined, 'read');
+      // The v2 leaf's file is owned like the cgroup's own, so checking the cgroup's file
+      // decides before anything is created.
+      assertPinnedAccess(rt, caller, h, path, pinned, rt.cgfs.driver(h).moveFile, 'write');
     }
-    assertCgroupExists(rt, h, path);
-    rt.claims.assertFree(h, path, `moving a task into ${rt.cgfs.describe(h, path)}`);
-    assertAccess(rt, caller, h, path, undefined, 'read');
-    // The v2 leaf's file is owned like the cgroup's own, so checking the cgroup's file
-    // decides before anything is created.
-    assertAccess(rt, caller, h, path, rt.cgfs.driver(h).moveFile, 'write');
-    return { h, from, to: path };
-  });
+    testOnlyCheckPause(rt);
+    runPlan(rt, plan, pid);
+  } finally {
+    for (const move of plan) move.pinned.close();
+  }
+}
 
+function runPlan(rt: Runtime, plan: Move[], pid: number): void {
   const done: Move[] = [];
   try {
     for (const move of plan) {
-      const home = ensureTaskHome(rt, move.h, move.to);
-      rt.cgfs.writeFile(move.h, home, rt.cgfs.driver(move.h).moveFile, `${pid}\n`);
+      move.pinned.write(ensureTaskFile(rt, move), `${pid}\n`);
       done.push(move);
     }
   } catch (err) {

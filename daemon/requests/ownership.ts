@@ -3,35 +3,38 @@
 // but never change the limits of the cgroup it was given. A failure part-way restores
 // the owners and modes this call changed.
 import { CgmError } from '../errors';
-import type { CgroupFs } from '../cgroupfs/cgroupfs';
+import { constants } from 'node:fs';
+import type { PinnedCgroup } from '../cgroupfs/pinned';
 import type { Hierarchy } from '../cgroupfs/layout';
 import { assertChmodFile, assertIdArg, assertMode, mayChown, quoteArg } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
-import { assertAccess, assertCgroupArg, assertCgroupExists, resolveTarget } from './checks';
+import { assertCgroupArg, assertPinnedAccess, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
 import { forEachHierarchy, hierarchyList } from './hierarchies';
 
+const { S_IFMT, S_IFREG } = constants;
+
+/** What this call changed, through the opened cgroup it changed it in (pinned.ts). */
 interface Previous {
-  h: Hierarchy;
-  cg: string;
+  pinned: PinnedCgroup;
   file: string | undefined;
   uid: number;
   gid: number;
   mode: number;
 }
 
-function remember(cgfs: CgroupFs, h: Hierarchy, cg: string, file: string | undefined, log: Previous[]): boolean {
-  const owner = cgfs.stat(h, cg, file);
+function remember(pinned: PinnedCgroup, file: string | undefined, log: Previous[]): boolean {
+  const owner = pinned.stat(file);
   if (!owner) return false;
-  log.push({ h, cg, file, uid: owner.uid, gid: owner.gid, mode: owner.mode & 0o7777 });
+  log.push({ pinned, file, uid: owner.uid, gid: owner.gid, mode: owner.mode & 0o7777 });
   return true;
 }
 
-function restore(cgfs: CgroupFs, log: Previous[], what: 'owner' | 'mode'): void {
+function restore(log: Previous[], what: 'owner' | 'mode'): void {
   for (const p of log.reverse()) {
     try {
-      if (what === 'owner') cgfs.chown(p.h, p.cg, p.file, p.uid, p.gid);
-      else cgfs.chmod(p.h, p.cg, p.file, p.mode);
+      if (what === 'owner') p.pinned.chown(p.file, p.uid, p.gid);
+      else p.pinned.chmod(p.file, p.mode);
     } catch {
       // best effort: the original state may no longer exist
     }
@@ -46,31 +49,37 @@ export function chown(rt: Runtime, caller: Caller, controller: string, cgroup: s
   assertIdArg(uid, 'uid');
   assertIdArg(gid, 'gid');
   const changed: Previous[] = [];
+  const pins: PinnedCgroup[] = [];
   try {
-    forEachHierarchy(hierarchies, (h) => chownIn(rt, caller, h, cgroup, uid, gid, changed));
+    forEachHierarchy(hierarchies, (h) => chownIn(rt, caller, h, cgroup, uid, gid, changed, pins));
   } catch (err) {
-    restore(rt.cgfs, changed, 'owner');
+    restore(changed, 'owner');
     throw err;
+  } finally {
+    for (const p of pins) p.close();
   }
 }
 
-function chownIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, uid: number, gid: number, changed: Previous[]): void {
+function chownIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, uid: number, gid: number, changed: Previous[], pins: PinnedCgroup[]): void {
   const { cgfs } = rt;
   const { path } = resolveTarget(caller, h, arg, 'relative');
-  assertCgroupExists(rt, h, path);
-  assertAccess(rt, caller, h, path, undefined, 'readwrite');
-  remember(cgfs, h, path, undefined, changed);
-  cgfs.chown(h, path, undefined, uid, gid);
+  // Checked and changed through one opened directory: a rename meanwhile cannot redirect it.
+  const pinned = pinCgroup(rt, h, path);
+  pins.push(pinned);
+  assertPinnedAccess(rt, caller, h, path, pinned, undefined, 'readwrite');
+  testOnlyCheckPause(rt);
+  remember(pinned, undefined, changed);
+  pinned.chown(undefined, uid, gid);
   const driver = cgfs.driver(h);
   for (const file of driver.delegateFiles()) {
     // Not every delegatable file exists in every cgroup (memory.* without memory enabled).
-    if (remember(cgfs, h, path, file, changed)) cgfs.chown(h, path, file, uid, gid);
+    if (remember(pinned, file, changed)) pinned.chown(file, uid, gid);
   }
-  const leaf = driver.taskHome(path);
-  if (leaf !== path && cgfs.isDirectory(h, leaf)) {
-    remember(cgfs, h, leaf, undefined, changed);
-    cgfs.chown(h, leaf, undefined, uid, gid);
-    if (remember(cgfs, h, leaf, driver.moveFile, changed)) cgfs.chown(h, leaf, driver.moveFile, uid, gid);
+  if (driver.leaf && pinned.isDirectory(driver.leaf)) {
+    const leafFile = `${driver.leaf}/${driver.moveFile}`;
+    remember(pinned, driver.leaf, changed);
+    pinned.chown(driver.leaf, uid, gid);
+    if (remember(pinned, leafFile, changed)) pinned.chown(leafFile, uid, gid);
   }
 }
 
@@ -80,21 +89,27 @@ export function chmod(rt: Runtime, caller: Caller, controller: string, cgroup: s
   assertChmodFile(file);
   assertMode(mode);
   const changed: Previous[] = [];
+  const pins: PinnedCgroup[] = [];
   try {
     forEachHierarchy(hierarchies, (h) => {
       const { cgfs } = rt;
       const { path } = resolveTarget(caller, h, cgroup, 'relative');
-      assertCgroupExists(rt, h, path);
+      const pinned = pinCgroup(rt, h, path);
+      pins.push(pinned);
       const target = file === '' ? undefined : file;
-      if (target !== undefined && !cgfs.fileExists(h, path, target)) {
+      const owner = pinned.stat(target);
+      if (target !== undefined && (!owner || (owner.mode & S_IFMT) !== S_IFREG)) {
         throw new CgmError('FileNotFound', `no file ${quoteArg(target)} in ${cgfs.describe(h, path)}`);
       }
-      assertAccess(rt, caller, h, path, target, 'readwrite');
-      remember(cgfs, h, path, target, changed);
-      cgfs.chmod(h, path, target, mode);
+      assertPinnedAccess(rt, caller, h, path, pinned, target, 'readwrite');
+      testOnlyCheckPause(rt);
+      remember(pinned, target, changed);
+      pinned.chmod(target, mode);
     });
   } catch (err) {
-    restore(rt.cgfs, changed, 'mode');
+    restore(changed, 'mode');
     throw err;
+  } finally {
+    for (const p of pins) p.close();
   }
 }

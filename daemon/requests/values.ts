@@ -7,7 +7,7 @@ import type { Hierarchy } from '../cgroupfs/layout';
 import { assertKey, assertSettableKey, assertValue, MAX_VALUE_BYTES } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
-import { assertCgroupAccess, assertKeyAccess, assertUnderProxy, resolveTarget } from './checks';
+import { assertCgroupAccess, assertPinnedKeyAccess, assertUnderProxy, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
 import { singleHierarchy } from './hierarchies';
 import { getDeviceValue, isEmulatedDeviceKey, setDeviceValue } from './device-values';
 
@@ -22,15 +22,23 @@ export function readableCgroup(rt: Runtime, caller: Caller, h: Hierarchy, cgroup
   return path;
 }
 
+// The cgroup is opened once (pinned.ts): the key checked is the key read or written, even if
+// the caller renames its cgroups meanwhile.
 export function getValue(rt: Runtime, caller: Caller, controller: string, cgroup: string, key: string): string {
   const h = singleHierarchy(rt, controller);
   assertKey(key);
   const cg = readableCgroup(rt, caller, h, cgroup);
   if (isEmulatedDeviceKey(h, key)) return getDeviceValue(rt, h, cg, key); // v2: BPF, not a file
-  // The key itself, or its translation from the other cgroup version's names (driver).
-  const plan = rt.cgfs.driver(h).planGet(rt.cgfs, h, cg, key, MAX_READ_BYTES);
-  for (const file of plan.files) assertKeyAccess(rt, caller, h, cg, file, 'read');
-  return plan.run();
+  const pinned = pinCgroup(rt, h, cg);
+  try {
+    // The key itself, or its translation from the other cgroup version's names (driver);
+    // every file it reads is checked and read through the one opened directory.
+    const plan = rt.cgfs.driver(h).planGet(rt.cgfs, h, cg, pinned.files(), key, MAX_READ_BYTES);
+    for (const file of plan.files) assertPinnedKeyAccess(rt, caller, h, cg, pinned, file, 'read');
+    return plan.run();
+  } finally {
+    pinned.close();
+  }
 }
 
 /**
@@ -45,9 +53,19 @@ export function setValue(rt: Runtime, caller: Caller, controller: string, cgroup
   if (isEmulatedDeviceKey(h, key)) return setDeviceValue(rt, caller, h, cg, key, value); // v2: BPF, not a file
   const text = value === '' || value.endsWith('\n') ? value : `${value}\n`;
   if (Buffer.byteLength(text) > MAX_VALUE_BYTES) throw new CgmError('LimitsExceeded', `value is longer than ${MAX_VALUE_BYTES} bytes`);
-  // The key itself, its translation, or freeze/kill (driver); the caller needs write
-  // access to every file the plan writes, exactly as for a plain SetValue.
-  const plan = rt.cgfs.driver(h).planSet(rt.cgfs, h, cg, key, text);
-  for (const file of plan.files) assertKeyAccess(rt, caller, h, cg, file, 'write');
-  return plan.run();
+  const pinned = pinCgroup(rt, h, cg);
+  let done: void | Promise<void>;
+  try {
+    // The key itself, its translation, or freeze/kill (driver); the caller needs write
+    // access to every file the plan writes, exactly as for a plain SetValue.
+    const plan = rt.cgfs.driver(h).planSet(rt.cgfs, h, cg, pinned.files(), key, text);
+    for (const file of plan.files) assertPinnedKeyAccess(rt, caller, h, cg, pinned, file, 'write');
+    testOnlyCheckPause(rt);
+    done = plan.run();
+  } catch (err) {
+    pinned.close();
+    throw err;
+  }
+  if (done instanceof Promise) return done.finally(() => pinned.close());
+  pinned.close();
 }

@@ -67,6 +67,8 @@ export interface InContainerOptions {
   input?: string;
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** keep the process's stdin open (spawn only), for processes driven line by line */
+  keepStdinOpen?: boolean;
 }
 
 export interface ContainerProcess {
@@ -260,6 +262,7 @@ class ContainerImpl implements Container {
     const { child, result } = startCollecting(this.argv(cmd, options), {
       env: { ...CLIENT_ENV, ...options.env },
       ...(options.input !== undefined ? { input: options.input } : {}),
+      ...(options.keepStdinOpen ? { keepStdinOpen: true } : {}),
     });
     result.catch(() => undefined);
     const out = collect(child);

@@ -37,7 +37,7 @@ export function methodCall(method: string, signature = '', body: unknown[] = [],
 /**
  * Encodes a call whose string arguments may contain NUL bytes. dbus-next's marshaller refuses
  * them, so each string is marshalled with a same-length stand-in and the bytes patched after.
- * Only s/i/u arguments are supported, which is all the API takes.
+ * Only s/i/u/h arguments are supported, which is all the API takes.
  */
 export function encodeWithRawStrings(message: Omit<OutgoingMessage, 'serial'>, serial: number): Buffer {
   const body = message.body ?? [];
@@ -53,7 +53,7 @@ export function encodeWithRawStrings(message: Omit<OutgoingMessage, 'serial'>, s
       pos += 4;
       bytes.copy(frame, pos);
       pos += bytes.length + 1;
-    } else if (type === 'i' || type === 'u') {
+    } else if (type === 'i' || type === 'u' || type === 'h') {
       pos += 4;
     } else {
       throw new Error(`encodeWithRawStrings: unsupported type ${type}`);

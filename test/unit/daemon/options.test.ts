@@ -54,6 +54,7 @@ describe('parseOptions defaults', () => {
       stateDir: '/tmp/cgm-test/cgmanager.state',
       mountPollMs: 1000,
       testCreatePauseMs: 0,
+      testCheckPauseMs: 0,
     });
   });
 
@@ -119,6 +120,7 @@ describe('parseOptions values', () => {
     [['--autoremove-premounted-set-release-agent'], { autoremoveSetReleaseAgent: true }],
     [['--mount-poll-interval', '0'], { mountPollMs: 0 }],
     [['--test-create-pause', '500'], { testCreatePauseMs: 500 }],
+    [['--test-check-pause', '300'], { testCheckPauseMs: 300 }],
   ])('%j', (argv, expected) => {
     expect(parseOptions(argv, ENV)).toMatchObject(expected);
   });

@@ -1,0 +1,157 @@
+// A cgroup directory opened once (O_PATH) for the length of a request, so that its checks and
+// its writes are about the same directory: cgroup v1 lets a delegatee rename the cgroups in a
+// directory it owns, and a path looked up twice may name another cgroup the second time (the
+// hostile suite swaps its own child with root's between the check and the write). Everything
+// goes through /proc/self/fd/N/<file>, which the kernel resolves from the opened directory, not
+// from its name; files in a cgroup directory cannot be renamed, created or removed by anyone, so
+// a file looked up below the pinned directory is the file that was checked. Node has no openat(2);
+// the /proc/self/fd path gives the same guarantee (see proc(5), /proc/pid/fd).
+// It never logs and never decides who may do what.
+import * as fs from 'node:fs';
+import { CgmError, errorFromErrno } from '../errors';
+import type { FileOwner } from '../policy';
+import { readText } from '../proc/read-text';
+import type { CgroupFiles } from './value-plans';
+
+/** O_PATH (open(2)); not in fs.constants, and 010000000 on every architecture Node runs on under Linux. */
+const O_PATH = 0o10000000;
+const OPEN_DIR = O_PATH | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
+
+export class PinnedCgroup {
+  private open = true;
+
+  private constructor(
+    private readonly fd: number,
+    /** the owner and mode of the directory that was opened */
+    readonly owner: FileOwner,
+    /** 'memory:/a/b', for messages */
+    private readonly described: string,
+    /** told when the directory itself changes owner (quota counts follow owners) */
+    private readonly onOwnerChanged?: (uid: number) => void,
+  ) {}
+
+  /** Opens `dir` (the cgroup's directory); undefined when there is no directory there. */
+  static open(dir: string, described: string, onOwnerChanged?: (uid: number) => void): PinnedCgroup | undefined {
+    let fd: number;
+    try {
+      fd = fs.openSync(dir, OPEN_DIR);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined;
+      throw errorFromErrno(err, `cannot open ${described}`);
+    }
+    try {
+      const st = fs.fstatSync(fd);
+      return new PinnedCgroup(fd, { uid: st.uid, gid: st.gid, mode: st.mode }, described, onOwnerChanged);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw errorFromErrno(err, `cannot examine ${described}`);
+    }
+  }
+
+  /** Its files as the value plans use them (value-plans.ts). */
+  files(): CgroupFiles {
+    return {
+      read: (file, maxBytes) => this.read(file, maxBytes),
+      write: (file, value) => this.write(file, value),
+      exists: (file) => this.stat(file) !== undefined,
+    };
+  }
+
+  /** The path of `file` below the opened directory (the directory itself for none). */
+  path(file?: string): string {
+    if (!this.open) throw new CgmError('Failed', `${this.described} was used after it was closed`);
+    if (file === undefined || file === '') return `/proc/self/fd/${this.fd}`;
+    if (file.split('/').some((c) => c === '..' || c === '.' || c === '')) throw new CgmError('InvalidArgs', `bad file name ${file}`);
+    return `/proc/self/fd/${this.fd}/${file}`;
+  }
+
+  private describe(file?: string): string {
+    return file ? `${this.described}/${file}` : this.described;
+  }
+
+  /** The owner of `file` in the directory (the directory's own for none); undefined if missing. */
+  stat(file?: string): FileOwner | undefined {
+    if (file === undefined || file === '') return this.owner;
+    try {
+      const st = fs.lstatSync(this.path(file));
+      return { uid: st.uid, gid: st.gid, mode: st.mode };
+    } catch {
+      return undefined;
+    }
+  }
+
+  isDirectory(name: string): boolean {
+    const st = this.stat(name);
+    return st !== undefined && (st.mode & fs.constants.S_IFMT) === fs.constants.S_IFDIR;
+  }
+
+  read(file: string, maxBytes: number): string {
+    try {
+      return readText(this.path(file), maxBytes);
+    } catch (err) {
+      if (err instanceof RangeError) throw new CgmError('LimitsExceeded', `${this.describe(file)} holds more than ${maxBytes} bytes`);
+      throw errorFromErrno(err, `cannot read ${this.describe(file)}`);
+    }
+  }
+
+  /** One write(2) of `value`, as the kernel expects for cgroup control files. */
+  write(file: string, value: string): void {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.path(file), fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+    } catch (err) {
+      throw errorFromErrno(err, `cannot open ${this.describe(file)}`);
+    }
+    try {
+      if (value.length > 0) fs.writeSync(fd, value);
+    } catch (err) {
+      throw errorFromErrno(err, `cannot write ${JSON.stringify(value.replace(/\n$/, ''))} to ${this.describe(file)}`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  chmod(file: string | undefined, mode: number): void {
+    try {
+      fs.chmodSync(this.path(file), mode);
+    } catch (err) {
+      throw errorFromErrno(err, `cannot chmod ${this.describe(file)}`);
+    }
+  }
+
+  chown(file: string | undefined, uid: number, gid: number): void {
+    try {
+      // chown, not lchown: /proc/self/fd/N is a magic link to the directory itself.
+      fs.chownSync(this.path(file), uid, gid);
+    } catch (err) {
+      throw errorFromErrno(err, `cannot chown ${this.describe(file)}`);
+    }
+    if (file === undefined || file === '') this.onOwnerChanged?.(uid);
+  }
+
+  /** Makes child `name` (0755); false if it existed. */
+  mkdir(name: string): boolean {
+    try {
+      fs.mkdirSync(this.path(name), 0o755);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw errorFromErrno(err, `cannot create ${this.describe(name)}`);
+    }
+  }
+
+  readdir(name?: string): string[] {
+    try {
+      return fs.readdirSync(this.path(name));
+    } catch (err) {
+      throw errorFromErrno(err, `cannot list ${this.describe(name)}`);
+    }
+  }
+
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    fs.closeSync(this.fd);
+  }
+}
