@@ -7,6 +7,7 @@
 // translates its pids and uids. Every allowed action is checked in the host's view of the
 // cgroup filesystem; after every refusal nothing has changed.
 import * as fs from 'node:fs';
+import { API_VERSION } from '../../../daemon/dbus/interface';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   availableV1Controllers, daemonErrors, DEFAULT_SNAPSHOT_VALUES, okValues, sampleLimit, skipReason, snapshotTrees, startTestDaemon, titled, waitFor,
@@ -70,7 +71,7 @@ describe.skipIf(reason !== undefined)(titled('a container served by cgproxy', re
     expect(victim.nsPid).toBeLessThan(100);
     // Ping and api_version are answered by the proxy itself.
     await cgm('ping');
-    expect(await cgm('apiversion')).toBe('11\n');
+    expect(await cgm('apiversion')).toBe(`${API_VERSION}\n`);
     expect(env.logLines().some((l) => l.method === 'Ping')).toBe(false);
     expect((await cgm('listcontrollers')).split('\n').filter((l) => l !== '').length).toBe(env.labels.length);
   });

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, skipReason, startTestDaemon, titled, type TestDaemon } from '../../helpers';
 import { REPO_ROOT } from '../../helpers/requirements';
+import { API_VERSION } from '../../../daemon/dbus/interface';
 import { CLIENT_ENV } from '../../helpers/processes';
 
 const NODE_DIR = fs.existsSync('/usr/include/node/node_api.h') ? '/usr' : undefined;
@@ -138,7 +139,7 @@ describe.skipIf(reason !== undefined)(titled('npm pack, npm install -g, run from
     const r = await env.run([process.execPath, path.join(app, 'use.js'), env.socket, named], { env: { PATH } });
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout) as { made: boolean; children: string[]; removed: boolean; code: string; apiVersion: number };
-    expect(out).toMatchObject({ made: true, removed: true, code: 'FileNotFound', apiVersion: 11 });
+    expect(out).toMatchObject({ made: true, removed: true, code: 'FileNotFound', apiVersion: API_VERSION });
     expect(out.children).toContain('fromlib');
 
     // The types: a TypeScript user importing 'cgmanager/client' (and the package root) under
