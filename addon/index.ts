@@ -48,6 +48,8 @@ interface NativeModule {
   socketPair(datagram: boolean): [number, number];
   socketAddresses(fd: number, bindIfUnnamed: boolean): SocketAddresses;
   drainDatagrams(fd: number, max: number): number;
+  pidfdOpen(pid: number): number;
+  pidfdExited(fd: number): boolean;
   closeFd(fd: number): void;
   notifyDatagram(socketPath: string, text: string): void;
   bpfLoadDeviceProgram(insns: Buffer, name: string): number;
@@ -225,6 +227,21 @@ export function drainDatagrams(fd: number, max: number): number {
   assertFd(fd);
   if (!Number.isInteger(max) || max < 0 || max > 0x7fffffff) throw new TypeError(`bad datagram count: ${max}`);
   return native().drainDatagrams(fd, max);
+}
+
+/**
+ * A pidfd for `pid` (pidfd_open(2)): it names that process and no other, even once the pid
+ * is reused. -1 where the kernel has no pidfds. Throws ESRCH when there is no such process.
+ */
+export function pidfdOpen(pid: number): number {
+  if (!Number.isInteger(pid) || pid <= 0 || pid > 0x7fffffff) throw new TypeError(`not a pid: ${pid}`);
+  return native().pidfdOpen(pid);
+}
+
+/** Whether the process of a pidfd has exited. */
+export function pidfdExited(fd: number): boolean {
+  assertFd(fd);
+  return native().pidfdExited(fd);
 }
 
 export function closeFd(fd: number): void {

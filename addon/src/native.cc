@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include <fcntl.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -657,6 +659,35 @@ Napi::Value DrainDatagrams(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, count);
 }
 
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+// pidfdOpen(pid) -> fd, or -1 where the kernel has no pidfds (before 5.3). A pidfd stays
+// bound to the process it was opened for, even after that pid is reused.
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pid = info[0].As<Napi::Number>().Int32Value();
+  long fd = syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) {
+    if (errno == ENOSYS) return Napi::Number::New(env, -1);
+    return ThrowErrno(env, errno, "pidfd_open");
+  }
+  fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+  return Napi::Number::New(env, static_cast<double>(fd));
+}
+
+// pidfdExited(fd) -> whether the process has exited (a pidfd polls readable then).
+Napi::Value PidfdExited(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct pollfd p = {info[0].As<Napi::Number>().Int32Value(), POLLIN, 0};
+  int rc;
+  do rc = poll(&p, 1, 0);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) return ThrowErrno(env, errno, "poll");
+  return Napi::Boolean::New(env, rc > 0 && (p.revents & (POLLIN | POLLHUP)) != 0);
+}
+
 // socketPair(datagram) -> [fd, fd], close-on-exec, blocking (I/O uses MSG_DONTWAIT).
 Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -704,6 +735,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketPair", Napi::Function::New(env, SocketPair));
   exports.Set("socketAddresses", Napi::Function::New(env, SocketAddresses));
   exports.Set("drainDatagrams", Napi::Function::New(env, DrainDatagrams));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
+  exports.Set("pidfdExited", Napi::Function::New(env, PidfdExited));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("notifyDatagram", Napi::Function::New(env, NotifyDatagram));
   InitBpf(env, exports);  // bpf.cc: cgroup device programs

@@ -12,6 +12,7 @@ import type { Runtime } from '../runtime';
 import { processCgroup, readVictim, type Caller } from './caller';
 import { assertCgroupArg, assertPinnedAccess, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
 import { hierarchyList } from './hierarchies';
+import { HeldProcess } from '../proc/held-process';
 
 interface Move {
   h: Hierarchy;
@@ -57,12 +58,13 @@ export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup:
   const form = abs ? 'movepidabs' : 'movepid';
   assertCgroupArg(cgroup, form);
   assertPid(pid);
-  const victim = readVictim(pid);
-  const decision = mayMovePid(caller.requestor, victim);
-  if (!decision.allow) throw new CgmError('AccessDenied', decision.reason);
-
+  // Held before anything is read about it, so that a pid reused meanwhile is noticed.
+  const held = HeldProcess.hold(pid);
   const plan: Move[] = [];
   try {
+    const victim = readVictim(pid);
+    const decision = mayMovePid(caller.requestor, victim);
+    if (!decision.allow) throw new CgmError('AccessDenied', decision.reason);
     for (const h of hierarchies) {
       const { path, base } = resolveTarget(caller, h, cgroup, form);
       const from = processCgroup(rt, pid, h);
@@ -78,9 +80,13 @@ export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup:
       assertPinnedAccess(rt, caller, h, path, pinned, rt.cgfs.driver(h).moveFile, 'write');
     }
     testOnlyCheckPause(rt);
+    // Everything checked was about this process: write its pid only while it still lives
+    // (a pid is reused only after the whole pid space has wrapped, not within one write).
+    held.assertAlive();
     runPlan(rt, plan, pid);
   } finally {
     for (const move of plan) move.pinned.close();
+    held.close();
   }
 }
 

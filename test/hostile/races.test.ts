@@ -85,9 +85,9 @@ describe.skipIf(reason !== undefined)(titled('rename races of uid 1000 against t
     }
   }, 60_000);
 
-  // Pid reuse (README: not fixed): what the daemon does when the victim exits between the check and the
-  // write. Without reuse the write names no process and the kernel says ESRCH; with reuse the new process
-  // would be moved. A pidfd taken before the check would close that; see test/hostile/README.md.
+  // Pid reuse: the victim exits between the check and the write. The daemon holds it by a pidfd
+  // taken before the check, so it notices the exit itself instead of writing a pid that a new
+  // process might own by then (the kernel's ESRCH would only catch the case without reuse).
   it('a victim that exits between the check and the write: UnixProcessIdUnknown, nothing moves', async () => {
     const victim = await s.env.spawn(['sleep', '600'], { uid: A, at: 'deleg' });
     const before = s.snapshot();
@@ -96,6 +96,7 @@ describe.skipIf(reason !== undefined)(titled('rename races of uid 1000 against t
     await victim.stop();
     const reply = await request;
     expect(reply, JSON.stringify(reply)).toMatchObject({ ok: false, errorName: 'org.freedesktop.DBus.Error.UnixProcessIdUnknown' });
+    expect(JSON.stringify(reply)).toContain(`process ${victim.pid} exited during the call`);
     const after = s.snapshot();
     // The victim left its member lists by exiting; nothing else changed, and it was never in 'mine'.
     const pid = String(victim.pid);
