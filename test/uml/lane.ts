@@ -192,7 +192,7 @@ interface Args {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { layouts: [], paths: [], jobs: Math.max(1, Math.min(4, os.cpus().length)), timeoutS: 1500 };
+  const args: Args = { layouts: [], paths: [], jobs: Math.max(1, Math.min(4, os.cpus().length)), timeoutS: 3000 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const value = (): string => {

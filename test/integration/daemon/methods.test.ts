@@ -268,6 +268,9 @@ describe.skipIf(reason !== undefined)(titled('plain methods with real clients', 
         ctx.skip(`the test's cgroup2 parent enables no controllers for it (root cgroup.subtree_control is empty here and is host state)`);
         return;
       }
+      // Only what this test enables is disabled again (the harness may have enabled some already).
+      const before = read(env.fsPath('unified', '', 'cgroup.subtree_control')).split(/\s+/).filter((c) => c !== '');
+      const added = available.filter((c) => !before.includes(c));
       fs.writeFileSync(env.fsPath('unified', '', 'cgroup.subtree_control'), available.map((c) => `+${c}`).join(' '));
       try {
         ok(await env.busctl('Create', 'ss', ['unified', 'sc/child']));
@@ -276,7 +279,7 @@ describe.skipIf(reason !== undefined)(titled('plain methods with real clients', 
         expect(enabled('sc/child')).toEqual([...available].sort());
       } finally {
         ok(await env.busctl('Remove', 'ssi', ['unified', 'sc', 1]));
-        fs.writeFileSync(env.fsPath('unified', '', 'cgroup.subtree_control'), available.map((c) => `-${c}`).join(' '));
+        if (added.length > 0) fs.writeFileSync(env.fsPath('unified', '', 'cgroup.subtree_control'), added.map((c) => `-${c}`).join(' '));
       }
     });
 
