@@ -110,12 +110,16 @@ describe.skipIf(reason !== undefined)(titled('readiness, shutdown and socket act
     const socket = path.join(env.dir, 'notified.sock');
     const ping = toolArgv('dbus-send', socket, 'Ping', 'i', [0]);
     const receiver = startCollecting(['python3', '-c', NOTIFY_RECEIVER, notify, JSON.stringify(ping)], { timeoutMs: 30_000 });
+    let seen = '';
+    receiver.child.stdout?.on('data', (d: Buffer) => (seen += d.toString()));
     try {
       expect(await waitFor(() => fs.existsSync(notify), 5000, 5)).toBe(true);
       const daemon = await startOwnDaemon(env, ['--socket', socket, '--state-dir', path.join(env.dir, 'state-notify')], {
         env: { NOTIFY_SOCKET: notify },
         logFile: path.join(env.dir, 'notify.log'),
       });
+      // The receiver calls the daemon when READY=1 arrives; stop only once that call is done.
+      await waitFor(() => seen.includes('"call"'), 20_000, 10);
       const stopped = await daemon.stop('SIGTERM');
       expect(stopped.code).toBe(0);
       const r = await receiver.result;

@@ -16,6 +16,8 @@ const ITERATIONS = 100_000;
 const SLOW_MS = 250;
 /** No progress for this long means an iteration hangs. */
 const STALL_MS = 3000;
+/** The worker compiles the fuzzer with TypeScript before its first iteration: slow on a loaded machine, not a hang. */
+const STARTUP_MS = 60_000;
 const HEAP_MB = 192;
 
 // The worker cannot load TypeScript by itself: transpile on require, as ts-node does.
@@ -63,7 +65,7 @@ function runInWorker(seed: number, from: number, to: number): Promise<Result> {
       if (now !== last) {
         last = now;
         lastChange = Date.now();
-      } else if (Date.now() - lastChange > STALL_MS) {
+      } else if (Date.now() - lastChange > (now === from - 1 ? STARTUP_MS : STALL_MS)) {
         clearInterval(watchdog);
         void worker.terminate();
         resolve({ failure: `no progress for ${STALL_MS} ms (hang)`, iteration: now });
