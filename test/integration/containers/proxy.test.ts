@@ -8,6 +8,7 @@
 // cgroup filesystem; after every refusal nothing has changed.
 import * as fs from 'node:fs';
 import { API_VERSION } from '../../../daemon/dbus/interface';
+import { slack } from '../../helpers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   availableV1Controllers, daemonErrors, DEFAULT_SNAPSHOT_VALUES, okValues, sampleLimit, skipReason, snapshotTrees, startTestDaemon, titled, waitFor,
@@ -257,7 +258,8 @@ describe.skipIf(reason !== undefined)(titled('a container served by cgproxy', re
       const r = await c.cgm(['getvalue', V1, 'child', KEY]);
       expect(r.code).toBe(1);
       expect(cgmErrorName(r), r.stderr).toBe('org.linuxcontainers.cgmanager.Error.Unavailable');
-      expect(Date.now() - started).toBeLessThan(3000);
+      // "At once": well before the proxy's reconnect timeout, on a slow guest too.
+      expect(Date.now() - started).toBeLessThan(slack(3000));
       await cgm('ping');
       await env.restartDaemon();
       expect(await cgm('getvalue', V1, 'child', KEY)).toBe(`${sampleLimit(V1).value}\n`);
