@@ -69,7 +69,14 @@ async function main(): Promise<void> {
   const daemon = given === undefined ? await startDaemon(dir) : undefined;
   const socket = given ?? (daemon?.socket as string);
   const cgms = args('--cgm');
-  if (cgms.length === 0) cgms.push(path.join(ROOT, 'dist', 'client', 'cgm.js'));
+  // By default what `npm install -g` puts on PATH (the bundle, from `npm run build`), and the
+  // unbundled entry the tests run, side by side.
+  if (cgms.length === 0) {
+    const bundle = path.join(ROOT, 'dist', 'client', 'cgm-bundle.js');
+    if (fs.existsSync(bundle)) cgms.push(bundle);
+    else console.log('(no dist/client/cgm-bundle.js: run `npm run build` to measure the installed cgm)');
+    cgms.push(path.join(ROOT, 'dist', 'client', 'cgm.js'));
+  }
   const variants: Array<{ label: string; argv: string[] }> = [
     { label: 'node -e 0', argv: [process.execPath, '-e', '0'] },
     ...cgms.map((cgm) => ({ label: `cgm ping (${path.relative(ROOT, cgm) || cgm})`, argv: [process.execPath, cgm, '--socket', socket, 'ping'] })),
