@@ -5,6 +5,8 @@
 #include <napi.h>
 #include <uv.h>
 
+#include "errno-error.h"
+
 #include <errno.h>
 #include <linux/bpf.h>
 #include <string.h>
@@ -22,20 +24,6 @@ long Bpf(int cmd, union bpf_attr* attr) {
   return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
 }
 
-// Same shape as native.cc's errors: message "CODE: strerror, syscall", plus code, errno, syscall.
-Napi::Error BpfError(Napi::Env env, int err, const char* what) {
-  std::string code = uv_err_name(-err);
-  Napi::Error e = Napi::Error::New(env, code + ": " + strerror(err) + ", " + what);
-  e.Set("code", Napi::String::New(env, code));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("syscall", Napi::String::New(env, what));
-  return e;
-}
-
-Napi::Value Throw(Napi::Env env, int err, const char* what) {
-  BpfError(env, err, what).ThrowAsJavaScriptException();
-  return env.Undefined();
-}
 
 // bpfLoadDeviceProgram(insns: Buffer, name: string) -> fd. On failure the load is retried
 // with a verifier log (as libbpf does: no log cost when it succeeds), attached as `log`.
@@ -60,7 +48,7 @@ Napi::Value LoadDeviceProgram(const Napi::CallbackInfo& info) {
   attr.log_size = static_cast<uint32_t>(log.size());
   fd = static_cast<int>(Bpf(BPF_PROG_LOAD, &attr));
   if (fd >= 0) return Napi::Number::New(env, fd);  // passed the second time: keep it
-  Napi::Error e = BpfError(env, err, "bpf(BPF_PROG_LOAD)");
+  Napi::Error e = ErrnoError(env, err, "bpf(BPF_PROG_LOAD)");
   e.Set("log", Napi::String::New(env, log.data(), strnlen(log.data(), log.size())));
   e.ThrowAsJavaScriptException();
   return env.Undefined();
@@ -81,7 +69,7 @@ Napi::Value AttachDeviceProgram(const Napi::CallbackInfo& info) {
     attr.attach_flags |= BPF_F_REPLACE;
     attr.replace_bpf_fd = static_cast<uint32_t>(replace);
   }
-  if (Bpf(BPF_PROG_ATTACH, &attr) < 0) return Throw(env, errno, "bpf(BPF_PROG_ATTACH)");
+  if (Bpf(BPF_PROG_ATTACH, &attr) < 0) return ThrowErrno(env, errno, "bpf(BPF_PROG_ATTACH)");
   return env.Undefined();
 }
 
@@ -93,7 +81,7 @@ Napi::Value DetachDeviceProgram(const Napi::CallbackInfo& info) {
   attr.target_fd = info[0].As<Napi::Number>().Uint32Value();
   attr.attach_bpf_fd = info[1].As<Napi::Number>().Uint32Value();
   attr.attach_type = BPF_CGROUP_DEVICE;
-  if (Bpf(BPF_PROG_DETACH, &attr) < 0) return Throw(env, errno, "bpf(BPF_PROG_DETACH)");
+  if (Bpf(BPF_PROG_DETACH, &attr) < 0) return ThrowErrno(env, errno, "bpf(BPF_PROG_DETACH)");
   return env.Undefined();
 }
 
@@ -110,7 +98,7 @@ Napi::Value QueryDevicePrograms(const Napi::CallbackInfo& info) {
     attr.query.prog_cnt = static_cast<uint32_t>(ids.size());
     if (Bpf(BPF_PROG_QUERY, &attr) == 0) break;
     // ENOSPC: more than we had room for; prog_cnt says how many.
-    if (errno != ENOSPC || attr.query.prog_cnt <= ids.size()) return Throw(env, errno, "bpf(BPF_PROG_QUERY)");
+    if (errno != ENOSPC || attr.query.prog_cnt <= ids.size()) return ThrowErrno(env, errno, "bpf(BPF_PROG_QUERY)");
     ids.resize(attr.query.prog_cnt);
   }
   Napi::Array out = Napi::Array::New(env, attr.query.prog_cnt);
@@ -125,7 +113,7 @@ Napi::Value ProgramFdById(const Napi::CallbackInfo& info) {
   memset(&attr, 0, sizeof attr);
   attr.prog_id = info[0].As<Napi::Number>().Uint32Value();
   int fd = static_cast<int>(Bpf(BPF_PROG_GET_FD_BY_ID, &attr));
-  if (fd < 0) return Throw(env, errno, "bpf(BPF_PROG_GET_FD_BY_ID)");
+  if (fd < 0) return ThrowErrno(env, errno, "bpf(BPF_PROG_GET_FD_BY_ID)");
   return Napi::Number::New(env, fd);
 }
 
@@ -139,7 +127,7 @@ Napi::Value ProgramId(const Napi::CallbackInfo& info) {
   attr.info.bpf_fd = info[0].As<Napi::Number>().Uint32Value();
   attr.info.info_len = sizeof prog;
   attr.info.info = reinterpret_cast<uintptr_t>(&prog);
-  if (Bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0) return Throw(env, errno, "bpf(BPF_OBJ_GET_INFO_BY_FD)");
+  if (Bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0) return ThrowErrno(env, errno, "bpf(BPF_OBJ_GET_INFO_BY_FD)");
   return Napi::Number::New(env, prog.id);
 }
 

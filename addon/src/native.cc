@@ -6,6 +6,8 @@
 #include <napi.h>
 #include <uv.h>
 
+#include "errno-error.h"
+
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
@@ -27,21 +29,6 @@ namespace {
 constexpr int kMaxFdsPerMessage = 16;
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr int kReadsPerWakeup = 32;
-
-// Errors look like Node's own: message "CODE: strerror, syscall", plus code, errno, syscall.
-Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
-  std::string code = uv_err_name(-err);
-  Napi::Error e = Napi::Error::New(env, code + ": " + strerror(err) + ", " + syscall);
-  e.Set("code", Napi::String::New(env, code));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  return e;
-}
-
-Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall) {
-  ErrnoError(env, err, syscall).ThrowAsJavaScriptException();
-  return env.Undefined();
-}
 
 Napi::Object CredObject(Napi::Env env, const struct ucred& c) {
   Napi::Object o = Napi::Object::New(env);
