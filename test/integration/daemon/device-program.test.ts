@@ -13,23 +13,11 @@ import { Holder } from '../../helpers/namespace-holder';
 import { newRunId, PREFIX } from '../../helpers/leftovers';
 import { attachedProgramIds, installDeviceProgram } from '../../../daemon/cgroupfs/device-acl/attach';
 import { MAX_DEVICE_EXCEPTIONS } from '../../../daemon/cgroupfs/device-acl/device-acl';
-import { ALLOW_ALL, applyDeviceRule, parseDeviceRule, type DeviceRules } from '../../../daemon/cgroupfs/device-acl/rules';
+import { ALLOW_ALL } from '../../../daemon/cgroupfs/device-acl/rules';
+import { rulesFrom } from '../../helpers/device-rules';
 
 const reason = skipReason({ cgroup2: true, tools: ['mknod', 'unshare', 'nsenter'] }) ?? cgroupBpfSkipReason();
 
-
-function rulesFrom(lines: readonly string[]): DeviceRules {
-  let rules = ALLOW_ALL;
-  for (const line of lines) {
-    const [file, ...rest] = line.split(' ');
-    const p = parseDeviceRule(rest.join(' '));
-    if (!p.ok) throw new Error(p.reason);
-    const r = applyDeviceRule(rules, file as 'allow' | 'deny', p.rule, { parent: undefined, hasChildren: false });
-    if (!r.ok) throw new Error(r.reason);
-    rules = r.rules;
-  }
-  return rules;
-}
 
 const LIBVIRT = rulesFrom(['deny a', 'allow c 1:3 rwm', 'allow c 1:5 rwm', 'allow c 1:7 rwm', 'allow c 5:1 rwm', 'allow c 1:8 rwm', 'allow c 1:9 rwm']);
 const NODES: Record<string, string> = { null: 'c 1 3', zero: 'c 1 5', urandom: 'c 1 9', tty: 'c 5 0', mem: 'c 1 1', loop: 'b 7 0' };

@@ -3,7 +3,7 @@
 // in the kernel's own files, read back in the names used, and pids.max refusing a fork.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { titled } from '../../helpers';
-import { layoutSkipReason, startScenario, type Kind, type LayoutName, type ScenarioEnv } from './scenario-layout';
+import { isSwapKey, layoutSkipReason, startScenario, type Kind, type LayoutName, type ScenarioEnv } from './scenario-layout';
 
 type Naming = 'v1 names' | 'v2 names';
 
@@ -62,26 +62,21 @@ describe('Docker-style container', () => {
         it('creates the container and sets every limit', async () => {
           await s.client.create('all', rel());
           for (const [kind, key, value] of SETTINGS[naming]) {
-            if (key.startsWith('memory.memsw') || key === 'memory.swap.max') {
-              // Swap accounting is a kernel option; without it there is nothing to set.
-              const swapFile = layout === 'v1' ? 'memory.memsw.limit_in_bytes' : 'memory.swap.max';
-              if (!exists(s, kind, name, swapFile)) continue;
-            }
+            if (isSwapKey(key) && !s.hasSwapAccounting(name)) continue;
             await s.client.setValue(s.controller(kind), rel(), key, value);
           }
         });
 
         it("leaves the kernel's files as Docker would on this version", () => {
           for (const [kind, file, value] of KERNEL[layout]) {
-            if (!exists(s, kind, name, file) && (file.includes('swap') || file.includes('memsw'))) continue;
+            if (isSwapKey(file) && !s.hasSwapAccounting(name)) continue;
             expect(`${file} = ${s.read(kind, name, file)}`).toBe(`${file} = ${value}`);
           }
         });
 
         it('reads every limit back in the names it was set with', async () => {
           for (const [kind, key, value] of SETTINGS[naming]) {
-            const swapFile = layout === 'v1' ? 'memory.memsw.limit_in_bytes' : 'memory.swap.max';
-            if ((key.includes('swap') || key.includes('memsw')) && !exists(s, kind, name, swapFile)) continue;
+            if (isSwapKey(key) && !s.hasSwapAccounting(name)) continue;
             expect(`${key} = ${await s.client.getValue(s.controller(kind), rel(), key)}`).toBe(`${key} = ${value}`);
           }
         });
@@ -98,12 +93,3 @@ describe('Docker-style container', () => {
     });
   });
 });
-
-function exists(s: ScenarioEnv, kind: Kind, rel: string, file: string): boolean {
-  try {
-    s.read(kind, rel, file);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -1,10 +1,9 @@
 // Seed scenario: an LXD-style container (pinned to one core, 10 ms per 150 ms of CPU, 256 MiB
 // with swap off, a lower CPU priority) set through the daemon with the v1 key names and with
 // the v2 names, on v1 and on v2, checked in the kernel's files and read back in the names used.
-import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { titled } from '../../helpers';
-import { layoutSkipReason, startScenario, type Kind, type LayoutName, type ScenarioEnv } from './scenario-layout';
+import { isSwapKey, layoutSkipReason, startScenario, type Kind, type LayoutName, type ScenarioEnv } from './scenario-layout';
 
 type Naming = 'v1 names' | 'v2 names';
 
@@ -47,7 +46,6 @@ const KERNEL: Readonly<Record<LayoutName, ReadonlyArray<[Kind, string, string, s
   ],
 };
 
-const isSwapKey = (key: string): boolean => key.includes('memsw') || key.includes('swap');
 
 // One top-level suite per file: where a layout lacks the controllers, only its half is skipped.
 describe('LXD-style container', () => {
@@ -70,7 +68,7 @@ describe('LXD-style container', () => {
 
         it('creates the container and sets every limit', async () => {
           await s.client.create('all', rel());
-          hasSwap = fs.existsSync(s.file('memory', name, layout === 'v1' ? 'memory.memsw.limit_in_bytes' : 'memory.swap.max'));
+          hasSwap = s.hasSwapAccounting(name);
           for (const [kind, key, value] of SETTINGS[naming]) {
             if (isSwapKey(key) && !hasSwap) continue;
             await s.client.setValue(s.controller(kind), rel(), key, value);

@@ -42,6 +42,9 @@ export function layoutSkipReason(layout: LayoutName): string | undefined {
   return undefined;
 }
 
+/** Keys of swap limits: they exist only where the kernel was built with swap accounting. */
+export const isSwapKey = (key: string): boolean => key.includes('memsw') || key.includes('swap');
+
 export interface ScenarioEnv {
   readonly layout: LayoutName;
   readonly env: TestDaemon;
@@ -56,6 +59,8 @@ export interface ScenarioEnv {
   file(kind: Kind, rel: string, file: string): string;
   /** the kernel's own contents of that file, trimmed */
   read(kind: Kind, rel: string, file: string): string;
+  /** whether cgroup `rel` has this version's swap limit file (swap accounting is a kernel option) */
+  hasSwapAccounting(rel: string): boolean;
   stop(): Promise<void>;
 }
 
@@ -91,6 +96,7 @@ export async function startScenario(layout: LayoutName): Promise<ScenarioEnv> {
       label: (kind) => labelOf(layout, kind),
       file: (kind, rel, file) => env.fsPath(labelOf(layout, kind), rel, file),
       read: (kind, rel, file) => fs.readFileSync(env.fsPath(labelOf(layout, kind), rel, file), 'utf8').trim(),
+      hasSwapAccounting: (rel) => fs.existsSync(env.fsPath(labelOf(layout, 'memory'), rel, layout === 'v1' ? 'memory.memsw.limit_in_bytes' : 'memory.swap.max')),
       stop: async () => {
         await c.close();
         await env.stop();

@@ -8,27 +8,11 @@ import {
   ACC_MKNOD,
   ACC_READ,
   ACC_WRITE,
-  ALLOW_ALL,
-  applyDeviceRule,
   DEV_BLOCK,
   DEV_CHAR,
   isDeviceAllowed,
-  parseDeviceRule,
-  type DeviceRules,
 } from '../../../../daemon/cgroupfs/device-acl/rules';
-
-function rulesFrom(lines: readonly string[]): DeviceRules {
-  let rules = ALLOW_ALL;
-  for (const line of lines) {
-    const [file, ...rest] = line.split(' ');
-    const p = parseDeviceRule(rest.join(' '));
-    if (!p.ok) throw new Error(p.reason);
-    const r = applyDeviceRule(rules, file as 'allow' | 'deny', p.rule, { parent: undefined, hasChildren: false });
-    if (!r.ok) throw new Error(r.reason);
-    rules = r.rules;
-  }
-  return rules;
-}
+import { rulesFrom } from '../../../helpers/device-rules';
 
 /** Runs `program` on struct bpf_cgroup_dev_ctx { access_type, major, minor } as the kernel would. */
 function run(program: readonly Insn[], ctx: { type: number; access: number; major: number; minor: number }): number {
