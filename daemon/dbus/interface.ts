@@ -1,9 +1,12 @@
-// The one description of the cgmanager D-Bus interface: every method's name, argument
-// names and types in the original XML's order. Dispatch, introspection, the client
-// library and the proxy are all generated from this table.
+// The one description of the cgmanager D-Bus interfaces: every method's name, argument
+// names and types (the classic 0_0 interface in the original XML's order, then the
+// cgmanager1 interface of container-level calls and events). Dispatch, introspection,
+// the client library and the proxy are all generated from this table.
 
 export const OBJECT_PATH = '/org/linuxcontainers/cgmanager';
 export const INTERFACE_NAME = 'org.linuxcontainers.cgmanager0_0';
+/** Container-level calls (Setup, Stats, Freeze, Thaw, Kill) and events (Watch and its signals). */
+export const INTERFACE1_NAME = 'org.linuxcontainers.cgmanager1';
 /** Raised by one for each capability we add (README changelog). 10 is the original's last. */
 export const API_VERSION = 13;
 
@@ -11,6 +14,8 @@ export type Arg = readonly [name: string, type: string];
 
 export interface MethodSpec {
   readonly name: string;
+  /** INTERFACE_NAME or INTERFACE1_NAME */
+  readonly interface: string;
   readonly in: readonly Arg[];
   readonly out: readonly Arg[];
   /** signature of the in-arguments, e.g. 'ssi' */
@@ -24,9 +29,10 @@ const c: Arg = ['controller', 's'];
 const cg: Arg = ['cgroup', 's'];
 const fd: Arg = ['sockfd', 'h'];
 
-function method(name: string, inArgs: Arg[], outArgs: Arg[] = []): MethodSpec {
+function method(name: string, inArgs: Arg[], outArgs: Arg[] = [], iface = INTERFACE_NAME): MethodSpec {
   return {
     name,
+    interface: iface,
     in: inArgs,
     out: outArgs,
     inSignature: inArgs.map((a) => a[1]).join(''),
@@ -72,10 +78,63 @@ export const METHODS: readonly MethodSpec[] = [
   method('ListKeys', [c, cg], [['output', 'a(suuu)']]),
 ];
 
-export const METHODS_BY_NAME: ReadonlyMap<string, MethodSpec> = new Map(METHODS.map((m) => [m.name, m]));
+const ctls: Arg = ['controllers', 's'];
+const m1 = (name: string, inArgs: Arg[], outArgs: Arg[] = []): MethodSpec => method(name, inArgs, outArgs, INTERFACE1_NAME);
+
+/**
+ * org.linuxcontainers.cgmanager1. `controllers` is a comma-separated list as cgm takes it
+ * ('all' for every hierarchy); cgroups are relative to the requestor's own cgroup as in
+ * 0_0. uid/gid 0xffffffff in Setup means "do not chown". An Scm form passes the
+ * requestor's credential first, then (SetupScm) the owner's when `chown` is true and one
+ * credential per pid; its result is one datagram holding the plain method's reply body
+ * marshalled as D-Bus (little-endian) with its out signature, or on failure the error
+ * detail datagram of api 11.
+ */
+export const METHODS1: readonly MethodSpec[] = [
+  m1('Setup', [ctls, cg, ['uid', 'u'], ['gid', 'u'], ['limits', 'a{ss}'], ['pids', 'ai']], [['report', 'a{sv}']]),
+  m1('SetupScm', [ctls, cg, ['limits', 'a{ss}'], ['chown', 'b'], ['npids', 'i'], fd]),
+  m1('Stats', [ctls, cg], [['stats', 'a{sv}']]),
+  m1('StatsScm', [ctls, cg, fd]),
+  m1('Freeze', [cg]),
+  m1('FreezeScm', [cg, fd]),
+  m1('Thaw', [cg]),
+  m1('ThawScm', [cg, fd]),
+  m1('Kill', [cg]),
+  m1('KillScm', [cg, fd]),
+  m1('Watch', [cg]),
+  m1('WatchScm', [cg, fd]),
+  m1('Unwatch', [cg]),
+  m1('UnwatchScm', [cg, fd]),
+];
+
+export interface SignalSpec {
+  readonly name: string;
+  readonly interface: string;
+  readonly args: readonly Arg[];
+  readonly signature: string;
+}
+
+function signal(name: string, args: Arg[]): SignalSpec {
+  return { name, interface: INTERFACE1_NAME, args, signature: args.map((a) => a[1]).join('') };
+}
+
+/** Sent to a connection for each cgroup it watches; `cgroup` is the name it gave Watch. */
+export const SIGNALS1: readonly SignalSpec[] = [
+  signal('Emptied', [cg]),
+  signal('OOM', [cg, ['count', 't']]),
+  signal('Frozen', [cg, ['state', 'b']]),
+];
+
+/** Every method of both interfaces; names are unique across them. */
+export const ALL_METHODS: readonly MethodSpec[] = [...METHODS, ...METHODS1];
+export const METHODS_BY_NAME: ReadonlyMap<string, MethodSpec> = new Map(ALL_METHODS.map((m) => [m.name, m]));
 
 function xmlEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function signalXml(spec: SignalSpec): string {
+  return [`    <signal name="${xmlEscape(spec.name)}">`, ...spec.args.map(([n, t]) => `      <arg name="${n}" type="${t}"/>`), '    </signal>'].join('\n');
 }
 
 function methodXml(name: string, inArgs: readonly Arg[], outArgs: readonly Arg[]): string {
@@ -86,8 +145,11 @@ function methodXml(name: string, inArgs: readonly Arg[], outArgs: readonly Arg[]
   return lines.join('\n');
 }
 
-/** Introspection XML in libnih's layout: our interface, then Properties, Introspectable, Peer. */
-export function introspectionXml(methods: readonly MethodSpec[] = METHODS): string {
+/**
+ * Introspection XML in libnih's layout: the 0_0 interface exactly as the original's, then
+ * cgmanager1, then Properties, Introspectable, Peer.
+ */
+export function introspectionXml(methods: readonly MethodSpec[] = METHODS, methods1: readonly MethodSpec[] = METHODS1, signals1: readonly SignalSpec[] = SIGNALS1): string {
   return [
     '<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"',
     '"http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">',
@@ -96,6 +158,9 @@ export function introspectionXml(methods: readonly MethodSpec[] = METHODS): stri
     ...methods.map((m) => methodXml(m.name, m.in, m.out)),
     '    <property name="api_version" type="i" access="read"/>',
     '  </interface>',
+    ...(methods1.length + signals1.length > 0
+      ? [`  <interface name="${INTERFACE1_NAME}">`, ...methods1.map((m) => methodXml(m.name, m.in, m.out)), ...signals1.map(signalXml), '  </interface>']
+      : []),
     '  <interface name="org.freedesktop.DBus.Properties">',
     methodXml('Get', [['interface_name', 's'], ['property_name', 's']], [['value', 'v']]),
     methodXml('Set', [['interface_name', 's'], ['property_name', 's'], ['value', 'v']], []),

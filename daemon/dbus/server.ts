@@ -236,7 +236,7 @@ export class DBusServer {
     }
     const spec = m.member !== undefined ? METHODS_BY_NAME.get(m.member) : undefined;
     const handler = spec ? this.options.handlers.get(spec.name) : undefined;
-    if (!spec || !handler || (iface !== undefined && iface !== INTERFACE_NAME)) {
+    if (!spec || !handler || (iface !== undefined && iface !== spec.interface)) {
       fds.forEach(closeFd);
       if (iface === undefined && m.member === 'Introspect') return this.answerStandard(conn, m);
       return conn.replyError(m, ERROR_CATALOG.UnknownMethod.name, unknownMethodText(m));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { API_VERSION, INTERFACE_NAME, introspectionXml, METHODS, METHODS_BY_NAME, OBJECT_PATH } from '../../../daemon/dbus/interface';
+import { ALL_METHODS, API_VERSION, INTERFACE_NAME, INTERFACE1_NAME, introspectionXml, METHODS, METHODS1, METHODS_BY_NAME, OBJECT_PATH, SIGNALS1 } from '../../../daemon/dbus/interface';
 
 // Reference §1.8 (XML order) and §2 (names and signatures), CGManager 0.42.
 const REFERENCE: Array<[name: string, inArgs: string, outArgs: string]> = [
@@ -85,8 +85,8 @@ describe('the cgmanager interface table', () => {
   });
 
   it('indexes every method by name', () => {
-    expect(METHODS_BY_NAME.size).toBe(34);
-    for (const m of METHODS) expect(METHODS_BY_NAME.get(m.name)).toBe(m);
+    for (const m of ALL_METHODS) expect(METHODS_BY_NAME.get(m.name)).toBe(m);
+    expect(METHODS_BY_NAME.size).toBe(METHODS.length + METHODS1.length);
   });
 });
 
@@ -143,8 +143,8 @@ describe('introspectionXml', () => {
     expect(elements.filter((e) => e.path.length === 0)).toHaveLength(1);
   });
 
-  it('lists our interface, then Properties, Introspectable and Peer (libnih order)', () => {
-    expect(interfaces).toEqual([INTERFACE_NAME, 'org.freedesktop.DBus.Properties', 'org.freedesktop.DBus.Introspectable', 'org.freedesktop.DBus.Peer']);
+  it('lists the 0_0 interface, then cgmanager1, then Properties, Introspectable and Peer (libnih order)', () => {
+    expect(interfaces).toEqual([INTERFACE_NAME, INTERFACE1_NAME, 'org.freedesktop.DBus.Properties', 'org.freedesktop.DBus.Introspectable', 'org.freedesktop.DBus.Peer']);
   });
 
   it('lists all 34 methods in order, with their arguments', () => {
@@ -189,16 +189,23 @@ describe('introspectionXml', () => {
     expect(methodsOf(iface)).toEqual(methods);
   });
 
-  it('gives every argument a direction and a single complete type', () => {
+  it('lists every cgmanager1 method and signal with its arguments', () => {
+    expect(methodsOf(INTERFACE1_NAME)).toEqual(METHODS1.map((m) => m.name));
+    const signals = elements.filter((e) => e.name === 'signal').map((e) => e.attrs.name);
+    expect(signals).toEqual(SIGNALS1.map((s) => s.name));
+    for (const e of elements.filter((x) => x.name === 'arg' && x.path.at(-1) === 'signal')) expect(e.attrs.direction).toBeUndefined();
+  });
+
+  it('gives every method argument a direction and a single complete type', () => {
     for (const e of elements.filter((x) => x.name === 'arg')) {
-      expect(['in', 'out']).toContain(e.attrs.direction);
-      expect(e.attrs.type).toMatch(/^(?:[sihuvg]|a[si]|a\(suuu\)|a\{sv\})$/);
+      if (e.path.at(-1) === 'method') expect(['in', 'out']).toContain(e.attrs.direction);
+      expect(e.attrs.type).toMatch(/^(?:[sihuvgbt]|a[si]|a\(suuu\)|a\{s[sv]\})$/);
       expect(e.attrs.name).toMatch(/^[a-z_]+$/);
     }
   });
 
   it('escapes what it is given', () => {
-    const odd = introspectionXml([{ name: 'A<&>"B', in: [], out: [], inSignature: '', outSignature: '', scm: false }]);
+    const odd = introspectionXml([{ name: 'A<&>"B', interface: INTERFACE_NAME, in: [], out: [], inSignature: '', outSignature: '', scm: false }]);
     expect(() => checkXml(odd)).not.toThrow();
     expect(odd).toContain('name="A&lt;&amp;&gt;&quot;B"');
   });
