@@ -83,5 +83,5 @@ export function createHandlers(rt: Runtime): Map<string, MethodHandler> {
     ['ListControllers', () => [rt.layout.listControllers()]],
     ...[...OPERATIONS].map(([name, op]): [string, MethodHandler] => [name, (ctx, args) => op(rt, plainCaller(rt, ctx, DAEMON_AS_PROXY.has(name)), args)]),
   ];
-  return new Map([...plain, ...createScmHandlers(rt)]);
+  return new Map([...plain, ...createScmHandlers(rt, OPERATIONS)]);
 }
