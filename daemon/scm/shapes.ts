@@ -131,6 +131,17 @@ export function plainArgsFrom(form: ScmForm, scmArgs: readonly unknown[], creds:
   return out;
 }
 
+/**
+ * The reply values as the Scm caller should see them: an a{sv} entry that lists pids
+ * (echoesPids) gets the pids the caller sent, in its own namespace, instead of the daemon's.
+ */
+export function replyForCaller(shape: ScmShape, plainArgs: readonly unknown[], values: unknown[]): unknown[] {
+  const echo = shape.echoesPids;
+  if (!echo || !Array.isArray(values[0])) return values;
+  const dict = values[0] as Array<[string, [string, unknown]]>;
+  return [dict.map(([key, variant]): [string, [string, unknown]] => (key === echo.key ? [key, ['ai', [...(plainArgs[echo.arg] as number[])]]] : [key, variant])), ...values.slice(1)];
+}
+
 /** The result datagrams for the plain method's reply values. */
 export function encodeResult(form: ScmForm, values: readonly unknown[]): R.Datagram[] {
   const [first] = values;
