@@ -3,6 +3,8 @@
 // result encoding), every form round-trips plain arguments → Scm arguments and
 // credentials → plain arguments, SetupScm's optional owner and counted pids, the
 // cgmanager1 body results, and a real exchange with several credentials over a socketpair.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openSocket, socketPair, setPassCred, type Ucred } from '../../../addon';
 import { METHODS_BY_NAME, NO_OWNER, SCM_SHAPES } from '../../../daemon/dbus/interface';
@@ -10,7 +12,7 @@ import { decodeBodyBytes } from '../../../daemon/dbus/wire';
 import { admitScmSocket, ScmConversation } from '../../../daemon/scm/conversation';
 import * as R from '../../../daemon/scm/results';
 import {
-  allScmForms, credentialCount, credentialsFrom, encodeResult, failureDatagrams, MAX_SCM_PIDS, plainArgsFrom, replyForCaller, scmArgsFrom, scmForm, scmFormOfPlain,
+  allScmForms, credentialCount, credentialsFrom, encodeResult, failureDatagrams, MAX_SCM_PIDS, plainArgsFrom, replyForCaller, scmArgsFrom, scmForm, scmFormOfPlain, scmFormsTable,
 } from '../../../daemon/scm/shapes';
 import { SCM_RESULT_KINDS, SCM_VICTIM_METHODS, runScmExchange } from '../../../client/scm-call';
 import { hasScmVariant } from '../../../client/scm-route';
@@ -201,5 +203,14 @@ describe('an Scm exchange with several credentials after the requestor', () => {
     expect(seen.map((c) => [c.uid, c.gid])).toEqual(extra.map((c) => [c.uid, c.gid]));
     expect(value).toMatchObject({ kind: 'body' });
     expect(setupReportFrom((value as { values: unknown[] }).values[0] as never).created).toEqual(['memory']);
+  });
+});
+
+describe("the README's table of Scm forms", () => {
+  it('is the one rendered from the interface table', () => {
+    const readme = fs.readFileSync(path.resolve(__dirname, '../../../README.md'), 'utf8');
+    const m = /<!-- scm-forms:start -->\n([\s\S]*?)\n<!-- scm-forms:end -->/.exec(readme);
+    expect(m, 'README.md holds the table between <!-- scm-forms:start --> and <!-- scm-forms:end -->').not.toBeNull();
+    expect(m![1]!.split('\n')).toEqual(scmFormsTable());
   });
 });
