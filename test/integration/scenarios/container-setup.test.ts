@@ -165,6 +165,9 @@ describe('container setup in one call (cgmanager1)', () => {
       it('refuses freeze and kill keys as limits, and half-given owners', async () => {
         await expect(s.client.setup(controllers, rel('fk'), { limits: { 'cgroup.kill': '1' } })).rejects.toMatchObject({ code: 'InvalidArgs' });
         await expect(s.client.setup(controllers, rel('half'), { owner: { uid: 1000, gid: 0xffffffff } })).rejects.toMatchObject({ code: 'InvalidArgs' });
+        // A leading '/' would mean "relative" to Create but "absolute" to SetValue: refused.
+        await expect(s.client.setup(controllers, `/${rel('abs')}`, { limits: { 'pids.max': '5' } })).rejects.toMatchObject({ code: 'InvalidArgs' });
+        for (const kind of kinds) expect(exists(kind, 'abs')).toBe(false);
         for (const kind of kinds) expect(exists(kind, 'fk') || exists(kind, 'half')).toBe(false);
       });
     });
