@@ -102,7 +102,9 @@ function validate(rt: Runtime, req: SetupRequest): { hierarchies: Hierarchy[]; c
   }
   const limitHierarchies = req.limits.map(([key]) => hierarchyOfLimit(rt, hierarchies, key));
   for (const pid of req.pids) assertPid(pid);
-  return { hierarchies, chown: !noUid, limitHierarchies, pids: [...new Set(req.pids)] };
+  // Refused rather than merged, so that `moved` is always exactly the pids given.
+  if (new Set(req.pids).size !== req.pids.length) throw new CgmError('InvalidArgs', 'a pid is given twice');
+  return { hierarchies, chown: !noUid, limitHierarchies, pids: [...req.pids] };
 }
 
 interface Undoable {
