@@ -76,6 +76,9 @@ describe('container setup in one call (cgmanager1)', () => {
           expect(s.read('memory', c, layout === 'v1' ? 'memory.limit_in_bytes' : 'memory.max')).toBe(String(64 * 1024 * 1024));
           if (layout === 'v1') expect(s.read('cpu', c, 'cpu.shares')).toBe('512');
           else expect(Number(s.read('cpu', c, 'cpu.weight'))).toBe(1 + Math.floor(((512 - 2) * 9999) / 262142));
+          // The scm route really went through the Scm form, with the owner and the pid as credentials.
+          const method = route === 'scm' ? 'SetupScm' : 'Setup';
+          expect(await waitFor(() => s.env.logLines().some((l) => l.method === method && l.cgroup === rel(c) && l.outcome === 'ok'), 2000, 20)).toBe(true);
           await task.stop();
         });
 
