@@ -8,7 +8,7 @@ import type { CallContext, MethodHandler } from '../daemon/dbus/server';
 import { ALL_METHODS, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
 import { mayCallPlain } from '../daemon/policy';
 import { scmServerHandler, transportShape, type ScmServerOptions } from '../daemon/scm';
-import { encodeResult, plainArgsFrom, scmForm, scmFormOfPlain, type ScmForm } from '../daemon/scm/shapes';
+import { encodeResult, plainArgsFrom, scmForm, type ScmForm } from '../daemon/scm/shapes';
 import * as R from '../daemon/scm/results';
 import { namespaceInode } from '../daemon/runtime';
 import { CgmanagerError } from '../client/errors';
@@ -91,13 +91,6 @@ export function encodeForScmClient(scmName: string, values: unknown[]): R.Datagr
   const form = scmForm(scmName);
   if (!form) throw new Error(`no Scm shape for ${scmName}`);
   return encodeResult(form, values);
-}
-
-/** The plain arguments an Scm call stands for, given its own arguments and the credentials after the requestor's. */
-export function plainArgs(plain: MethodSpec, scmArgs: unknown[], extra: Ucred[]): unknown[] {
-  const form = scmFormOfPlain(plain.name);
-  if (!form) throw new Error(`no Scm form of ${plain.name}`);
-  return plainArgsFrom(form, scmArgs, extra);
 }
 
 function forwardScm(options: ForwardOptions, form: ScmForm): MethodHandler {
