@@ -24,6 +24,8 @@ export const SCM_RESULT_KINDS: Readonly<Record<string, ScmResultKind>> = {
   RemoveOnEmptyScm: 'status',
   PruneScm: 'status',
   ListKeysScm: 'keys',
+  WatchScm: 'status',
+  UnwatchScm: 'status',
 };
 
 /** Methods whose exchange carries a second credential after the requestor's. */

@@ -117,8 +117,9 @@ export async function startDaemon(options: DaemonOptions, log: Logger, env: Node
   if (state.journal) rollBackInterrupted(state.journal, runtime.cgfs, log);
   // Agents and their spool watch first, then what was spooled while we were down: a release
   // spooled from here on is seen by the watch.
-  const agents = new ReleaseAgents(options, log, () => runtime.cgfs);
+  const agents = new ReleaseAgents(options, log, () => runtime.cgfs, runtime.events);
   agents.setup();
+  runtime.events.sources.v1EmptiedAvailable = (h) => agents.serves(h);
   const released = agents.processPending();
   const restored = runtime.autoRemove.restore();
   const devices = restoreDeviceAcl(runtime.deviceAcl, log);

@@ -16,6 +16,7 @@ import { DeviceAcl } from './cgroupfs/device-acl/device-acl';
 import { DEVICE_ACL_MEMORY_ONLY, type DeviceAclStore } from './cgroupfs/device-acl/state';
 import { OwnerLedger } from './quota/ledger';
 import { SubtreeClaims } from './requests/subtree-claims';
+import { EventHub } from './events';
 
 export interface SelfFacts {
   pid: number;
@@ -48,6 +49,8 @@ export interface Runtime {
   readonly quota: OwnerLedger;
   /** subtrees a sliced request is removing or pruning right now */
   readonly claims: SubtreeClaims;
+  /** Watch and its signals; its hooks hear of v1 releases and of the daemon's v1 freezer writes */
+  readonly events: EventHub;
   /** Rediscovers the hierarchies; swaps layout and cgfs when they differ. Undefined when nothing changed. */
   refreshLayout(): LayoutChange | undefined;
   close(): Promise<void>;
@@ -93,8 +96,10 @@ export function createRuntime(options: DaemonOptions, log: Logger, parts: Runtim
   // One object, replaced whole, so a request never sees a layout with another layout's cgfs.
   let current = { layout: discover(), cgfs: undefined as unknown as CgroupFs };
   const quota = new OwnerLedger(() => current.cgfs, options.limits, log);
-  current.cgfs = new CgroupFs(current.layout, quota);
-  const autoRemove = new AutoRemover(() => current.cgfs, options, log, parts.marks ?? MEMORY_ONLY);
+  const events = new EventHub(() => current.cgfs, log);
+  const onFrozen = (h: Hierarchy, cg: string): void => events.frozenChanged(h, cg);
+  current.cgfs = new CgroupFs(current.layout, quota, onFrozen);
+  const autoRemove = new AutoRemover(() => current.cgfs, options, log, parts.marks ?? MEMORY_ONLY, events.dirs, events.flags);
   const journal = parts.journal ?? NO_JOURNAL;
   const deviceAcl = new DeviceAcl(() => current.cgfs, parts.deviceAcl ?? DEVICE_ACL_MEMORY_ONLY);
   return {
@@ -112,16 +117,18 @@ export function createRuntime(options: DaemonOptions, log: Logger, parts: Runtim
     deviceAcl,
     quota,
     claims: new SubtreeClaims(),
+    events,
     refreshLayout() {
       const layout = discover();
       const change = compareLayouts(current.layout, layout);
       if (change === undefined) return undefined;
-      current = { layout, cgfs: new CgroupFs(layout, quota) };
+      current = { layout, cgfs: new CgroupFs(layout, quota, onFrozen) };
       autoRemove.rebind();
       quota.rebind();
       return change;
     },
     async close() {
+      events.close();
       autoRemove.close();
       quota.close();
       journal.close();

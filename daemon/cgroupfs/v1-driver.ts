@@ -23,6 +23,9 @@ async function setFrozen(cgfs: CgroupFs, h: Hierarchy, cg: string, frozen: boole
     // A freeze that cannot finish is undone rather than left half-frozen (as runc does).
     if (frozen) thawQuietly(() => cgfs.writeFile(h, cg, FREEZER_STATE, 'THAWED\n'));
     throw err;
+  } finally {
+    // v1 has no notification of freezer changes: watches hear of the daemon's own (events).
+    cgfs.frozenChanged(h, cg);
   }
 }
 

@@ -213,7 +213,7 @@ export function parseMessage(buf: Buffer): Message {
 }
 
 /** Signatures whose bodies we decode; anything else is refused before dbus-next sees it. */
-const DECODABLE = /^(?:[sihuobg]|as|ai|au|a\(suuu\))*$/;
+const DECODABLE = /^(?:[sihuobgt]|as|ai|au|a\(suuu\))*$/;
 
 export class BodyError extends Error {
   constructor(message: string) {

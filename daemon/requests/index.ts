@@ -15,6 +15,7 @@ import { remove } from './remove';
 import { getTasks, getTasksRecursive, listChildren, listKeys } from './listing';
 import { prune, removeOnEmpty } from './auto-removal';
 import { createScmHandlers } from '../scm';
+import { createWatchHandlers } from './watch-handlers';
 
 const s = (v: unknown): string => v as string;
 const n = (v: unknown): number => v as number;
@@ -22,7 +23,7 @@ const n = (v: unknown): number => v as number;
 const noReply = (done: void | Promise<void>): unknown[] | Promise<unknown[]> => (done instanceof Promise ? done.then(() => []) : []);
 
 /** Plain call: r = p = the connection's peer; `daemonAsProxy` for the Abs methods whose base is the hierarchy root. */
-function plainCaller(rt: Runtime, ctx: CallContext, daemonAsProxy = false): Caller {
+export function plainCaller(rt: Runtime, ctx: CallContext, daemonAsProxy = false): Caller {
   const decision = mayCallPlain(ctx.spec.name, {
     get samePidNs() {
       return sameNamespaces(rt, ctx.peer.pid).samePidNs;
@@ -60,5 +61,5 @@ export function createHandlers(rt: Runtime): Map<string, MethodHandler> {
     ['Prune', async (ctx, [c, cg]) => (await prune(rt, plainCaller(rt, ctx), s(c), s(cg)), [])],
     ['ListKeys', (ctx, [c, cg]) => [listKeys(rt, plainCaller(rt, ctx), s(c), s(cg))]],
   ];
-  return new Map([...plain, ...createScmHandlers(rt)]);
+  return new Map([...plain, ...createScmHandlers(rt), ...createWatchHandlers(rt, plainCaller)]);
 }
