@@ -6,10 +6,9 @@ import type { Ucred } from '../addon';
 import { INTERFACE1_NAME, METHODS_BY_NAME, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
 import { decodeBody, type Message } from '../daemon/dbus/wire';
 import type { PeerConnection } from './connection';
-import { CgmanagerError, codeForDBusName } from './errors';
+import type { CgmanagerError } from './errors';
 import type { CallRoute } from './route';
-import { runScmExchange, ScmFailure, ScmTimeout } from './scm-call';
-import { ownCredentials } from './scm-route';
+import { invokeAsScm } from './scm-route';
 
 /** One event of a watched cgroup. */
 export interface CgroupEvent {
@@ -52,26 +51,11 @@ function spec(name: string): MethodSpec {
 }
 
 /**
- * WatchScm or UnwatchScm for `requestor` on `connection` (the client's Scm route, and
- * cgproxy on its upstream connection for one client).
+ * Watch or Unwatch as their Scm form for `requestor` on `connection` (cgproxy, on its
+ * upstream connection for one client): the requestor's credential decides the base cgroup.
  */
-export async function callWatchScm(connection: PeerConnection, method: 'WatchScm' | 'UnwatchScm', cgroup: string, requestor: Ucred, timeoutMs: number): Promise<void> {
-  const m = spec(method);
-  const socketPath = connection.socketPath;
-  try {
-    await runScmExchange({
-      method,
-      requestor,
-      timeoutMs,
-      sendCall: (fd) => connection.call({ path: OBJECT_PATH, interface: m.interface, member: method, signature: m.inSignature, body: [cgroup, 0], replySignature: '', fds: [fd] }),
-    });
-  } catch (err) {
-    if (err instanceof ScmFailure) {
-      throw new CgmanagerError(err.errorName ? codeForDBusName(err.errorName) : 'Failed', err.message, { dbusName: err.errorName ?? 'org.freedesktop.DBus.Error.Failed', method, socketPath });
-    }
-    if (err instanceof ScmTimeout) throw new CgmanagerError('NoReply', `${method}: ${err.message}`, { method, socketPath });
-    throw err;
-  }
+export async function callWatchScm(connection: PeerConnection, method: 'Watch' | 'Unwatch', cgroup: string, requestor: Ucred, timeoutMs: number): Promise<void> {
+  await invokeAsScm(connection, spec(method), [cgroup], requestor, timeoutMs);
 }
 
 /** The watches of one client connection, counted by cgroup name: the last one to end unwatches. */
@@ -81,11 +65,10 @@ export class WatchSet {
   constructor(
     private readonly connection: PeerConnection,
     private readonly route: CallRoute,
-    private readonly timeoutMs: number,
   ) {}
 
+  // The client's route: plain, or WatchScm/UnwatchScm outside the daemon's namespaces.
   private send(method: 'Watch' | 'Unwatch', cgroup: string): Promise<void> {
-    if (this.route.kind === 'scm') return callWatchScm(this.connection, `${method}Scm`, cgroup, ownCredentials(), this.timeoutMs);
     return this.route.invoke(spec(method), [cgroup]).then(() => undefined);
   }
 

@@ -17,6 +17,7 @@ import { DEVICE_ACL_MEMORY_ONLY, type DeviceAclStore } from './cgroupfs/device-a
 import { OwnerLedger } from './quota/ledger';
 import { SubtreeClaims } from './requests/subtree-claims';
 import { EventHub } from './events';
+import { onFrozenChange } from './cgroupfs/freeze-kill';
 
 export interface SelfFacts {
   pid: number;
@@ -97,8 +98,9 @@ export function createRuntime(options: DaemonOptions, log: Logger, parts: Runtim
   let current = { layout: discover(), cgfs: undefined as unknown as CgroupFs };
   const quota = new OwnerLedger(() => current.cgfs, options.limits, log);
   const events = new EventHub(() => current.cgfs, log);
-  const onFrozen = (h: Hierarchy, cg: string): void => events.frozenChanged(h, cg);
-  current.cgfs = new CgroupFs(current.layout, quota, onFrozen);
+  // v1 freezer changes have no kernel notification: watches hear of the daemon's own.
+  const stopFrozen = onFrozenChange((h, cg) => events.frozenChanged(h, cg));
+  current.cgfs = new CgroupFs(current.layout, quota);
   const autoRemove = new AutoRemover(() => current.cgfs, options, log, parts.marks ?? MEMORY_ONLY, events.dirs, events.flags);
   const journal = parts.journal ?? NO_JOURNAL;
   const deviceAcl = new DeviceAcl(() => current.cgfs, parts.deviceAcl ?? DEVICE_ACL_MEMORY_ONLY);
@@ -122,12 +124,13 @@ export function createRuntime(options: DaemonOptions, log: Logger, parts: Runtim
       const layout = discover();
       const change = compareLayouts(current.layout, layout);
       if (change === undefined) return undefined;
-      current = { layout, cgfs: new CgroupFs(layout, quota, onFrozen) };
+      current = { layout, cgfs: new CgroupFs(layout, quota) };
       autoRemove.rebind();
       quota.rebind();
       return change;
     },
     async close() {
+      stopFrozen();
       events.close();
       autoRemove.close();
       quota.close();

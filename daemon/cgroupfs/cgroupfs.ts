@@ -42,17 +42,7 @@ export class CgroupFs {
   constructor(
     readonly layout: Layout,
     private readonly observer?: CgroupObserver,
-    /** told when the daemon changed a v1 freezer.state (there is no kernel notification for it) */
-    private readonly onFrozen?: (h: Hierarchy, cg: string) => void,
   ) {}
-
-  /**
-   * The daemon froze or thawed `cg` through v1's freezer.state: the one call every such
-   * write ends with (v1-driver.ts), so that watches of it and its descendants hear Frozen.
-   */
-  frozenChanged(h: Hierarchy, cg: string): void {
-    this.onFrozen?.(h, cg);
-  }
 
   /** The driver of the hierarchy's version: everything that differs between v1 and v2. */
   driver(h: Hierarchy): CgroupDriver {

@@ -61,7 +61,7 @@ export class EventHub {
     return this.flags.keep(h, cg);
   }
 
-  /** Hook for v1 freezer.state writes by the daemon (v1-driver.ts, through CgroupFs.frozenChanged). */
+  /** Hook for the daemon's settled freezer changes (freeze-kill.ts setFreezerState, through onFrozenChange). */
   frozenChanged(h: Hierarchy, cg: string): void {
     this.sources.frozenChanged(h, cg);
   }

@@ -54,7 +54,21 @@ function ensureTaskFile(rt: Runtime, move: Move): string {
 }
 
 export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup: string, pid: number, abs: boolean): void {
-  const hierarchies = hierarchyList(rt, controller);
+  movePidIn(rt, caller, hierarchyList(rt, controller), cgroup, pid, abs);
+}
+
+/** Where a task was before a move: what moveBack() needs to undo it. */
+export interface DoneMove {
+  readonly h: Hierarchy;
+  readonly from: string;
+  readonly pid: number;
+}
+
+/**
+ * MovePid over hierarchies already resolved (Setup moves into the hierarchies it set up);
+ * returns the moves made, for moveBack().
+ */
+export function movePidIn(rt: Runtime, caller: Caller, hierarchies: readonly Hierarchy[], cgroup: string, pid: number, abs: boolean): DoneMove[] {
   const form = abs ? 'movepidabs' : 'movepid';
   assertCgroupArg(cgroup, form);
   assertPid(pid);
@@ -84,6 +98,7 @@ export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup:
     // (a pid is reused only after the whole pid space has wrapped, not within one write).
     held.assertAlive();
     runPlan(rt, plan, pid);
+    return plan.map(({ h, from }) => ({ h, from, pid }));
   } finally {
     for (const move of plan) move.pinned.close();
     held.close();
@@ -98,13 +113,18 @@ function runPlan(rt: Runtime, plan: Move[], pid: number): void {
       done.push(move);
     }
   } catch (err) {
-    for (const move of done.reverse()) {
-      try {
-        rt.cgfs.writeFile(move.h, taskHome(rt, move.h, move.from), rt.cgfs.driver(move.h).moveFile, `${pid}\n`);
-      } catch {
-        // best effort; the task may have exited
-      }
-    }
+    moveBack(rt, done.map(({ h, from }) => ({ h, from, pid })));
     throw err;
+  }
+}
+
+/** Puts tasks back where they were, newest move first (best effort: a task may have exited). */
+export function moveBack(rt: Runtime, moves: readonly DoneMove[]): void {
+  for (const move of [...moves].reverse()) {
+    try {
+      rt.cgfs.writeFile(move.h, taskHome(rt, move.h, move.from), rt.cgfs.driver(move.h).moveFile, `${move.pid}\n`);
+    } catch {
+      // best effort; the task may have exited
+    }
   }
 }
