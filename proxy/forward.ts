@@ -21,7 +21,7 @@ export interface ForwardOptions extends ScmServerOptions {
 }
 
 /** A client error from upstream, as the named error our own client should see. */
-function asCgmError(err: unknown): CgmError {
+export function asCgmError(err: unknown): CgmError {
   if (err instanceof CgmError) return err;
   if (err instanceof CgmanagerError) {
     const code = err.dbusName ? ERROR_NAMES.get(err.dbusName) : undefined;
