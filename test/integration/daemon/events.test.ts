@@ -7,6 +7,7 @@
 // plain and through WatchScm; what an unprivileged uid may not read it may not watch.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as dbus from 'dbus-next';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { okValues, skipReason, startTestDaemon, titled, type CallArg, type TestDaemon } from '../../helpers';
 import { releaseAgentSkipReason } from '../lifecycle/lifecycle';
@@ -105,6 +106,36 @@ describe.skipIf(v1Reason !== undefined)(titled('events on cgroup v1', v1Reason),
     expect(await nextEvent(it)).toEqual({ type: 'frozen', cgroup: cg('f'), frozen: false });
     await w.close();
     await sleeper.stop();
+  });
+
+  it('Frozen also for cgmanager1 Freeze and Thaw, and a third-party D-Bus library (dbus-next) sees the signals', async () => {
+    await call('Create', 'ss', ['freezer', 'g']);
+    const sleeper = await env.spawn(['sleep', '600'], { at: { freezer: 'g' } });
+    // dbus-next as a plain peer client: it says Hello (answered), then sees our signals as messages.
+    const bus = dbus.sessionBus({ busAddress: `unix:path=${env.socket}` });
+    try {
+      const seen: Array<{ member: string; signature: string; body: unknown[] }> = [];
+      bus.on('message', (m: dbus.Message) => {
+        if (m.type === dbus.MessageType.SIGNAL && m.interface === 'org.linuxcontainers.cgmanager1') seen.push({ member: m.member, signature: m.signature, body: m.body });
+      });
+      await bus.call(new dbus.Message({ path: '/org/linuxcontainers/cgmanager', interface: 'org.linuxcontainers.cgmanager1', member: 'Watch', signature: 's', body: [cg('g')] }));
+      const w = client.watch(cg('g'));
+      await w.ready;
+      const it = w[Symbol.asyncIterator]();
+      await client.freeze(cg('g'));
+      expect(await nextEvent(it)).toEqual({ type: 'frozen', cgroup: cg('g'), frozen: true });
+      await client.thaw(cg('g'));
+      expect(await nextEvent(it)).toEqual({ type: 'frozen', cgroup: cg('g'), frozen: false });
+      expect(await waitForFlag(() => seen.length >= 2)).toBe(true);
+      expect(seen).toEqual([
+        { member: 'Frozen', signature: 'sb', body: [cg('g'), true] },
+        { member: 'Frozen', signature: 'sb', body: [cg('g'), false] },
+      ]);
+      await w.close();
+    } finally {
+      bus.disconnect();
+      await sleeper.stop();
+    }
   });
 
   it('OOM with the kill count when a process of ours outgrows a small memory limit', async () => {
