@@ -5,10 +5,54 @@
 // below it meanwhile, which inherits the flag) is watched, not marked, and the release
 // handler keeps such cgroups. When the last watch of the cgroup ends the flag goes back to
 // 0 there and on the descendants that inherited it, unless RemoveOnEmpty claimed them.
-// Held in memory only: a daemon that dies while watching leaves the flag set (README).
+// The borrows are written to <state-dir>/watch-flags.json, so that a daemon that dies while
+// watching gives them back at its next start (restore()) instead of leaving marks behind.
+import * as path from 'node:path';
+import { readFileIfExists, writeFileAtomic } from '../atomic-file';
 import type { CgroupFs } from './cgroupfs';
 import type { Hierarchy } from './layout';
 import { subtreeOf } from './subtree-walk';
+
+/** One borrowed flag as saved: the hierarchy's primary name, the cgroup, what was marked before. */
+export interface SavedBorrow {
+  hierarchy: string;
+  cgroup: string;
+  markedBefore: string[];
+  /** RemoveOnEmpty marks made below it while it was borrowed */
+  claimed: string[];
+}
+
+export interface BorrowStore {
+  load(): SavedBorrow[];
+  save(borrows: readonly SavedBorrow[]): void;
+}
+
+export const BORROWS_MEMORY_ONLY: BorrowStore = { load: () => [], save: () => undefined };
+
+const isPath = (v: unknown): v is string => typeof v === 'string' && v.startsWith('/') && !v.split('/').includes('..');
+
+/** <state-dir>/watch-flags.json, replaced atomically. */
+export class BorrowFile implements BorrowStore {
+  readonly file: string;
+  constructor(stateDir: string) {
+    this.file = path.join(stateDir, 'watch-flags.json');
+  }
+
+  load(): SavedBorrow[] {
+    const text = readFileIfExists(this.file);
+    if (text === undefined) return [];
+    const doc = JSON.parse(text) as { version?: number; borrows?: unknown };
+    if (doc.version !== 1 || !Array.isArray(doc.borrows)) throw new Error('not a version 1 watch-flags file');
+    return (doc.borrows as Array<Record<string, unknown>>).filter(
+      (b): b is SavedBorrow & Record<string, unknown> =>
+        typeof b.hierarchy === 'string' && isPath(b.cgroup) && Array.isArray(b.markedBefore) && b.markedBefore.every(isPath) && Array.isArray(b.claimed) && b.claimed.every(isPath),
+    );
+  }
+
+  save(borrows: readonly SavedBorrow[]): void {
+    writeFileAtomic(this.file, `${JSON.stringify({ version: 1, borrows }, null, 1)}\n`, 0o600);
+  }
+}
 
 const FLAG = 'notify_on_release';
 
@@ -30,8 +74,61 @@ export class ReleaseFlags {
   private readonly borrowed = new Map<string, Borrowed>();
   /** RemoveOnEmpty marks made during this run below a borrowed cgroup */
   private readonly claimed = new Set<string>();
+  /** a dead run's borrows, while the releases it left in the spool are handled (restore()) */
+  private restored: SavedBorrow[] = [];
 
-  constructor(private readonly cgfs: () => CgroupFs) {}
+  constructor(
+    private readonly cgfs: () => CgroupFs,
+    private store: BorrowStore = BORROWS_MEMORY_ONLY,
+  ) {}
+
+  /** Where borrows are saved (the daemon's state directory); set before the first borrow. */
+  useStore(store: BorrowStore): void {
+    this.store = store;
+  }
+
+  private persist(): void {
+    const out: SavedBorrow[] = [];
+    for (const b of this.borrowed.values()) {
+      if (!b.setByUs) continue;
+      const prefix = `${b.h.primaryName}:`;
+      const claimed = [...this.claimed].filter((c) => c.startsWith(prefix) && isAtOrBelow(c.slice(prefix.length), b.cg)).map((c) => c.slice(prefix.length));
+      out.push({ hierarchy: b.h.primaryName, cgroup: b.cg, markedBefore: [...b.markedBefore], claimed });
+    }
+    try {
+      this.store.save(out);
+    } catch {
+      // the borrows still hold for this process; only a crash would leave their flags set
+    }
+  }
+
+  /**
+   * At start: gives back what a previous run borrowed and could not (it died), keeping the
+   * marks that were there before and those RemoveOnEmpty made meanwhile. Returns how many.
+   */
+  restore(): number {
+    let saved: SavedBorrow[];
+    try {
+      saved = this.store.load();
+    } catch {
+      return 0;
+    }
+    let done = 0;
+    for (const b of saved) {
+      const h = this.cgfs().layout.find(b.hierarchy);
+      if (!h || h.version !== 1) continue;
+      this.resetSubtree(h, b.cgroup, new Set(b.markedBefore), b.claimed, '');
+      this.restored.push(b);
+      done++;
+    }
+    this.persist();
+    return done;
+  }
+
+  /** After the releases spooled while the daemon was down were handled: the old borrows no longer count. */
+  finishRestore(): void {
+    this.restored = [];
+  }
 
   private key(h: Hierarchy, cg: string): string {
     return `${h.primaryName}:${cg}`;
@@ -55,11 +152,18 @@ export class ReleaseFlags {
     }
     const setByUs = !this.flagOf(h, cg);
     const markedBefore = new Set<string>();
-    if (setByUs) {
-      for (const below of subtreeOf(this.cgfs(), h, cg, undefined).slice(1)) if (this.flagOf(h, below)) markedBefore.add(below);
-      this.cgfs().writeFile(h, cg, FLAG, '1\n');
-    }
+    if (setByUs) for (const below of subtreeOf(this.cgfs(), h, cg, undefined).slice(1)) if (this.flagOf(h, below)) markedBefore.add(below);
     this.borrowed.set(key, { h, cg, users: 1, setByUs, markedBefore });
+    if (!setByUs) return;
+    // Saved before the write: a crash in between leaves a borrow to give back, never a stray mark.
+    this.persist();
+    try {
+      this.cgfs().writeFile(h, cg, FLAG, '1\n');
+    } catch (err) {
+      this.borrowed.delete(key);
+      this.persist();
+      throw err;
+    }
   }
 
   /** Ends one watch's borrow; the last one puts the flags it caused back to 0. */
@@ -70,26 +174,33 @@ export class ReleaseFlags {
     this.borrowed.delete(key);
     const claimedHere = [...this.claimed].filter((c) => c.startsWith(`${h.primaryName}:`) && isAtOrBelow(c.slice(h.primaryName.length + 1), cg));
     if (held.setByUs) {
-      const cgfs = this.cgfs();
-      let nodes: string[];
-      try {
-        nodes = subtreeOf(cgfs, h, cg, undefined);
-      } catch {
-        nodes = [];
-      }
-      for (const node of nodes) {
-        // A claimed cgroup (and what it handed the flag to) keeps it: it is a mark now.
-        if (claimedHere.some((c) => isAtOrBelow(node, c.slice(h.primaryName.length + 1)))) continue;
-        if (held.markedBefore.has(node) || this.insideOtherBorrow(h, node, key)) continue;
-        try {
-          if (this.flagOf(h, node)) cgfs.writeFile(h, node, FLAG, '0\n');
-        } catch {
-          // removed meanwhile
-        }
-      }
+      const claimedPaths = claimedHere.map((c) => c.slice(h.primaryName.length + 1));
+      this.resetSubtree(h, cg, held.markedBefore, claimedPaths, key);
     }
     // Claims matter only below a borrowed cgroup.
     for (const c of claimedHere) if (!this.insideOtherBorrow(h, c.slice(h.primaryName.length + 1), key)) this.claimed.delete(c);
+    this.persist();
+  }
+
+  /** Puts notify_on_release back to 0 at and below `cg`, except what was marked before or claimed since. */
+  private resetSubtree(h: Hierarchy, cg: string, markedBefore: ReadonlySet<string>, claimed: readonly string[], except: string): void {
+    const cgfs = this.cgfs();
+    let nodes: string[];
+    try {
+      nodes = subtreeOf(cgfs, h, cg, undefined);
+    } catch {
+      nodes = [];
+    }
+    for (const node of nodes) {
+      // A claimed cgroup (and what it handed the flag to) keeps it: it is a mark now.
+      if (claimed.some((c) => isAtOrBelow(node, c))) continue;
+      if (markedBefore.has(node) || this.insideOtherBorrow(h, node, except)) continue;
+      try {
+        if (this.flagOf(h, node)) cgfs.writeFile(h, node, FLAG, '0\n');
+      } catch {
+        // removed meanwhile
+      }
+    }
   }
 
   private insideOtherBorrow(h: Hierarchy, cg: string, except: string): boolean {
@@ -99,7 +210,9 @@ export class ReleaseFlags {
 
   /** RemoveOnEmpty marked `cg` (it set the flag itself): from now on its release removes it. */
   claim(h: Hierarchy, cg: string): void {
-    if (this.insideOtherBorrow(h, cg, '')) this.claimed.add(this.key(h, cg));
+    if (!this.insideOtherBorrow(h, cg, '')) return;
+    this.claimed.add(this.key(h, cg));
+    this.persist();
   }
 
   /**
@@ -107,6 +220,10 @@ export class ReleaseFlags {
    * or above it is a watch's borrow, not a RemoveOnEmpty claim.
    */
   keep(h: Hierarchy, cg: string): boolean {
+    for (const b of this.restored) {
+      if (b.hierarchy !== h.primaryName || !isAtOrBelow(cg, b.cgroup)) continue;
+      if (!b.markedBefore.includes(cg) && !b.claimed.some((c) => isAtOrBelow(cg, c))) return true;
+    }
     for (let at = cg; ; at = at.lastIndexOf('/') <= 0 ? '/' : at.slice(0, at.lastIndexOf('/'))) {
       const key = this.key(h, at);
       if (this.claimed.has(key)) return false;

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as dbus from 'dbus-next';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { okValues, skipReason, startTestDaemon, titled, type CallArg, type TestDaemon } from '../../helpers';
-import { releaseAgentSkipReason } from '../lifecycle/lifecycle';
+import { killDaemon, releaseAgentSkipReason, stateDirOf } from '../lifecycle/lifecycle';
 import { connect, isCgmanagerError, type CgmanagerClient, type CgroupEvent, type CgroupWatch } from '../../../client';
 
 const NODE = process.execPath;
@@ -198,6 +198,28 @@ describe.skipIf(v1Reason !== undefined)(titled('events on cgroup v1', v1Reason),
     expect(flag('twice')).toBe('1'); // b still watches
     await b.close();
     expect(flag('twice')).toBe('0');
+  });
+
+  it('a daemon killed while watching gives the borrowed flags back at its next start, and removes nothing that emptied meanwhile', async () => {
+    await call('Create', 'ss', [N, 'crash/marked']);
+    await call('RemoveOnEmpty', 'ss', [N, 'crash/marked']); // a mark from before the watch stays one
+    await call('Create', 'ss', ['all', 'crash2']);
+    const sleeper = await env.spawn(['sleep', '600'], { at: 'crash2' });
+    const w1 = client.watch(cg('crash'));
+    const w2 = client.watch(cg('crash2'));
+    await Promise.all([w1.ready, w2.ready]);
+    expect([flag('crash'), flag('crash2')]).toEqual(['1', '1']);
+    const saved = JSON.parse(fs.readFileSync(path.join(stateDirOf(env), 'watch-flags.json'), 'utf8')) as { borrows: Array<{ cgroup: string }> };
+    expect(saved.borrows.map((b) => b.cgroup).sort()).toEqual([env.cgPath(N, 'crash'), env.cgPath(N, 'crash2')]);
+    await killDaemon(env);
+    client.destroy();
+    fs.mkdirSync(env.fsPath(N, 'crash/later')); // made while the daemon is down: inherits the flag
+    await sleeper.stop(); // the kernel runs the release agent for crash2, which spools it
+    await env.restartDaemon();
+    client = await connect({ socket: env.socket });
+    expect([flag('crash'), flag('crash/later'), flag('crash2')]).toEqual(['0', '0', '0']);
+    expect(flag('crash/marked')).toBe('1');
+    expect(fs.existsSync(env.fsPath(N, 'crash2')), 'a watched-only cgroup released while the daemon was down stays').toBe(true);
   });
 
   it('a watch ends with its connection', async () => {
