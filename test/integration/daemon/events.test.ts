@@ -11,6 +11,7 @@ import * as dbus from 'dbus-next';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { okValues, skipReason, startTestDaemon, titled, type CallArg, type TestDaemon } from '../../helpers';
 import { killDaemon, releaseAgentSkipReason, stateDirOf } from '../lifecycle/lifecycle';
+import { CGM_MAIN } from '../../helpers/container';
 import { connect, isCgmanagerError, type CgmanagerClient, type CgroupEvent, type CgroupWatch } from '../../../client';
 
 const NODE = process.execPath;
@@ -46,6 +47,8 @@ describe.skipIf(v1Reason !== undefined)(titled('events on cgroup v1', v1Reason),
   let B: string;
   const cg = (rel: string): string => `${B}/${rel}`;
   const call = async (method: string, sig: string, args: readonly CallArg[]): Promise<unknown[]> => okValues(await env.dbusSend(method, sig, args), env);
+  // cgm as a client at the bases (its cgroup names are relative to them).
+  const runCgm = (args: string[]) => env.run([NODE, CGM_MAIN, '--socket', env.socket, ...args], { timeoutMs: 15_000 });
   const flag = (rel: string): string => fs.readFileSync(env.fsPath(N, rel, 'notify_on_release'), 'utf8').trim();
 
   beforeAll(async () => {
@@ -220,6 +223,24 @@ describe.skipIf(v1Reason !== undefined)(titled('events on cgroup v1', v1Reason),
     expect([flag('crash'), flag('crash/later'), flag('crash2')]).toEqual(['0', '0', '0']);
     expect(flag('crash/marked')).toBe('1');
     expect(fs.existsSync(env.fsPath(N, 'crash2')), 'a watched-only cgroup released while the daemon was down stays').toBe(true);
+  });
+
+  it('cgm watch prints one line per event (and --json), and exits after --count', async () => {
+    await call('Create', 'ss', ['freezer', 'cw']);
+    const sleeper = await env.spawn(['sleep', '600'], { at: { freezer: 'cw' } });
+    const watchers = [
+      runCgm(['watch', '--count', '2', 'cw']),
+      runCgm(['watch', '--json', '--count', '1', 'cw']),
+    ];
+    // Both watch once the daemon has logged their (successful) Watch calls.
+    expect(await waitForFlag(() => env.logLines().filter((l) => l.method === 'Watch' && l.cgroup === 'cw' && l.error === undefined).length >= 2, 10_000)).toBe(true);
+    await client.setValue('freezer', cg('cw'), 'freezer.state', 'FROZEN');
+    await client.setValue('freezer', cg('cw'), 'freezer.state', 'THAWED');
+    const [text, json] = await Promise.all(watchers);
+    expect(text?.stdout).toBe('frozen cw 1\nfrozen cw 0\n');
+    expect(JSON.parse(json?.stdout ?? '')).toEqual({ type: 'frozen', cgroup: 'cw', frozen: true });
+    expect([text?.code, json?.code]).toEqual([0, 0]);
+    await sleeper.stop();
   });
 
   it('a watch ends with its connection', async () => {
