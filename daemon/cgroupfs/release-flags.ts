@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '../atomic-file';
 import type { CgroupFs } from './cgroupfs';
 import type { Hierarchy } from './layout';
-import { subtreeOf } from './subtree-walk';
+import { CgmError } from '../errors';
 
 /** One borrowed flag as saved: the hierarchy's primary name, the cgroup, what was marked before. */
 export interface SavedBorrow {
@@ -55,6 +55,33 @@ export class BorrowFile implements BorrowStore {
 }
 
 const FLAG = 'notify_on_release';
+
+/**
+ * Most cgroups a borrow walks (at the borrow, and again when giving it back): the walk is
+ * synchronous, so a watcher must not make the daemon read a huge subtree. Beyond it the
+ * Watch of v1 Emptied fails with LimitsExceeded.
+ */
+export const MAX_BORROW_SUBTREE = 4096;
+
+/** The subtree's cgroups, top first; past `max`, throws LimitsExceeded (or, `truncate`, stops there). */
+function boundedSubtree(cgfs: CgroupFs, h: Hierarchy, cg: string, max = MAX_BORROW_SUBTREE, truncate = false): string[] {
+  const out: string[] = [];
+  const pending = [cg];
+  while (pending.length > 0) {
+    const at = pending.pop() as string;
+    if (out.length >= max && truncate) break;
+    out.push(at);
+    if (out.length > max) throw new CgmError('LimitsExceeded', `more than ${max} cgroups below ${cgfs.describe(h, cg)}: too many to watch for Emptied on cgroup v1`);
+    let names: string[];
+    try {
+      names = cgfs.children(h, at);
+    } catch {
+      continue; // removed while we walked
+    }
+    for (const name of names) pending.push(at === '/' ? `/${name}` : `${at}/${name}`);
+  }
+  return out;
+}
 
 interface Borrowed {
   h: Hierarchy;
@@ -152,7 +179,7 @@ export class ReleaseFlags {
     }
     const setByUs = !this.flagOf(h, cg);
     const markedBefore = new Set<string>();
-    if (setByUs) for (const below of subtreeOf(this.cgfs(), h, cg, undefined).slice(1)) if (this.flagOf(h, below)) markedBefore.add(below);
+    if (setByUs) for (const below of boundedSubtree(this.cgfs(), h, cg).slice(1)) if (this.flagOf(h, below)) markedBefore.add(below);
     this.borrowed.set(key, { h, cg, users: 1, setByUs, markedBefore });
     if (!setByUs) return;
     // Saved before the write: a crash in between leaves a borrow to give back, never a stray mark.
@@ -185,12 +212,8 @@ export class ReleaseFlags {
   /** Puts notify_on_release back to 0 at and below `cg`, except what was marked before or claimed since. */
   private resetSubtree(h: Hierarchy, cg: string, markedBefore: ReadonlySet<string>, claimed: readonly string[], except: string): void {
     const cgfs = this.cgfs();
-    let nodes: string[];
-    try {
-      nodes = subtreeOf(cgfs, h, cg, undefined);
-    } catch {
-      nodes = [];
-    }
+    // Twice the borrow's bound, for what was created below meanwhile (never throws).
+    const nodes = boundedSubtree(cgfs, h, cg, 2 * MAX_BORROW_SUBTREE, true);
     for (const node of nodes) {
       // A claimed cgroup (and what it handed the flag to) keeps it: it is a mark now.
       if (claimed.some((c) => isAtOrBelow(node, c))) continue;
