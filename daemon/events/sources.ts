@@ -210,9 +210,6 @@ class V1OomSource extends Source {
       controlFd = fs.openSync(this.cgfs.path(this.h, this.cg, 'memory.oom_control'), fs.constants.O_RDONLY);
       // The kernel keeps the eventfd; the control file's fd only names the file during the write.
       this.cgfs.writeFile(this.h, this.cg, 'cgroup.event_control', `${counter.fd} ${controlFd}\n`);
-    } catch (err) {
-      this.release();
-      throw err;
     } finally {
       if (controlFd !== undefined) fs.closeSync(controlFd);
     }
@@ -289,7 +286,12 @@ export class EventSources {
     let source = this.sources.get(key);
     if (!source) {
       const made = this.make(key, h, cg, kind);
-      made.start();
+      try {
+        made.start();
+      } catch (err) {
+        made.close(); // what it set up before failing (directory watches, a borrowed flag)
+        throw err;
+      }
       this.sources.set(key, made);
       source = made;
     }
