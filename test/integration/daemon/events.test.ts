@@ -243,6 +243,22 @@ describe.skipIf(v1Reason !== undefined)(titled('events on cgroup v1', v1Reason),
     await sleeper.stop();
   });
 
+  it('a connection may watch 64 cgroups; the 65th is LimitsExceeded and changes nothing', async () => {
+    const names = Array.from({ length: 65 }, (_, i) => cg(`lim/${i}`));
+    await Promise.all(names.map((n) => client.create(N, n)));
+    const other = await connect({ socket: env.socket });
+    try {
+      const watches = names.slice(0, 64).map((n) => other.watch(n));
+      await Promise.all(watches.map((w) => w.ready));
+      await failsWith(other.watch(names[64] as string).ready, 'LimitsExceeded');
+      expect(flag('lim/64')).toBe('0');
+      await watches[0]?.close();
+      await other.watch(names[64] as string).ready; // room again
+    } finally {
+      other.destroy();
+    }
+  });
+
   it('a watch ends with its connection', async () => {
     await call('Create', 'ss', ['all', 'conn']);
     const other = await connect({ socket: env.socket });
