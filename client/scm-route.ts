@@ -5,7 +5,7 @@
 import type { Ucred } from '../addon';
 import type { RouteCallOptions } from './route';
 import { OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
-import { credentialsFrom, scmArgsFrom, scmFormOfPlain } from '../daemon/scm/shapes';
+import { credentialsFrom, replyForCaller, scmArgsFrom, scmFormOfPlain } from '../daemon/scm/shapes';
 import type { PeerConnection } from './connection';
 import { CgmanagerError, codeForDBusName } from './errors';
 import type { CallRoute } from './route';
@@ -85,7 +85,7 @@ export async function invokeAsScm(connection: PeerConnection, plain: MethodSpec,
     if (err instanceof ScmTimeout) throw new CgmanagerError('NoReply', `${spec.name}: ${err.message}`, { method: spec.name, socketPath });
     throw credentialError(err, spec.name, socketPath) ?? err;
   }
-  return replyValues(value);
+  return replyForCaller(shape, args, replyValues(value));
 }
 
 /** Sends every call that has an Scm variant that way, as this process. */

@@ -59,6 +59,11 @@ export interface ScmShape {
   readonly args: readonly ScmArgSource[];
   readonly credentials: readonly ScmCredentialSource[];
   readonly result: ScmResultKind;
+  /**
+   * a{sv} replies: the entry `key` lists the pids of plain argument `arg`. The daemon can only
+   * name them in its own pid namespace, so the Scm caller puts back the ones it sent.
+   */
+  readonly echoesPids?: { readonly key: string; readonly arg: number };
 }
 
 /** uid and gid 0xffffffff (both) in Setup: no chown, so SetupScm sends no owner credential. */
@@ -149,6 +154,8 @@ export const METHODS1: readonly MethodSpec[] = [
     args: [{ plain: 0 }, { plain: 1 }, { plain: 4 }, { ownerGiven: [2, 3] }, { count: 5 }],
     credentials: [{ owner: [2, 3], optional: true }, { pids: 5 }],
     result: 'body',
+    // Setup moves every pid or none, so on success `moved` is the pids as the caller named them.
+    echoesPids: { key: 'moved', arg: 5 },
   }),
   m1('Stats', [ctls, cg], [['stats', 'a{sv}']]),
   scm1('StatsScm', [ctls, cg, fd], keep(0, 1)),

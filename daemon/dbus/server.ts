@@ -269,7 +269,7 @@ export class DBusServer {
       return conn.replyError(m, error.dbusName, error.message);
     }
     spec.in.forEach(([name], i) => {
-      if (name === 'controller' || name === 'cgroup' || name === 'key') fields[name] = args[i] as string;
+      if (name === 'controller' || name === 'controllers' || name === 'cgroup' || name === 'key') fields[name] = args[i] as string;
     });
     if (this.overLimit.has(conn)) {
       fds.forEach(closeFd);

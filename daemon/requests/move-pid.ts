@@ -13,10 +13,13 @@ import { processCgroup, readVictim, type Caller } from './caller';
 import { assertCgroupArg, assertPinnedAccess, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
 import { hierarchyList } from './hierarchies';
 import { HeldProcess } from '../proc/held-process';
+import { readProcCgroup } from '../cgroupfs/discover';
 
 interface Move {
   h: Hierarchy;
   from: string;
+  /** `from` as the kernel has it (with the v2 leaf when the task was in one), to move it back exactly */
+  exactFrom: string;
   to: string;
   /** the target cgroup, opened when it was checked: the write goes below this directory (pinned.ts) */
   pinned: PinnedCgroup;
@@ -60,8 +63,19 @@ export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup:
 /** Where a task was before a move: what moveBack() needs to undo it. */
 export interface DoneMove {
   readonly h: Hierarchy;
+  /** the kernel's own path: on v2 the hidden leaf when the task was in one, else the cgroup itself */
   readonly from: string;
   readonly pid: number;
+}
+
+/**
+ * The task's cgroup exactly as the kernel has it (processCgroup hides the v2 leaf, so a
+ * task put back there would land in the leaf although it was in the cgroup itself).
+ */
+function exactCgroupOf(rt: Runtime, pid: number, h: Hierarchy): string {
+  if (h.version !== 2) return processCgroup(rt, pid, h);
+  const line = readProcCgroup(pid)?.find((l) => l.hierarchyId === 0 && l.controllers.length === 0);
+  return line?.path ?? taskHome(rt, h, processCgroup(rt, pid, h));
 }
 
 /**
@@ -87,7 +101,7 @@ export function movePidIn(rt: Runtime, caller: Caller, hierarchies: readonly Hie
       }
       rt.claims.assertFree(h, path, `moving a task into ${rt.cgfs.describe(h, path)}`);
       const pinned = pinCgroup(rt, h, path);
-      plan.push({ h, from, to: path, pinned });
+      plan.push({ h, from, exactFrom: exactCgroupOf(rt, pid, h), to: path, pinned });
       assertPinnedAccess(rt, caller, h, path, pinned, undefined, 'read');
       // The v2 leaf's file is owned like the cgroup's own, so checking the cgroup's file
       // decides before anything is created.
@@ -98,7 +112,7 @@ export function movePidIn(rt: Runtime, caller: Caller, hierarchies: readonly Hie
     // (a pid is reused only after the whole pid space has wrapped, not within one write).
     held.assertAlive();
     runPlan(rt, plan, pid);
-    return plan.map(({ h, from }) => ({ h, from, pid }));
+    return plan.map(({ h, exactFrom }) => ({ h, from: exactFrom, pid }));
   } finally {
     for (const move of plan) move.pinned.close();
     held.close();
@@ -113,7 +127,7 @@ function runPlan(rt: Runtime, plan: Move[], pid: number): void {
       done.push(move);
     }
   } catch (err) {
-    moveBack(rt, done.map(({ h, from }) => ({ h, from, pid })));
+    moveBack(rt, done.map(({ h, exactFrom }) => ({ h, from: exactFrom, pid })));
     throw err;
   }
 }
@@ -122,7 +136,7 @@ function runPlan(rt: Runtime, plan: Move[], pid: number): void {
 export function moveBack(rt: Runtime, moves: readonly DoneMove[]): void {
   for (const move of [...moves].reverse()) {
     try {
-      rt.cgfs.writeFile(move.h, taskHome(rt, move.h, move.from), rt.cgfs.driver(move.h).moveFile, `${move.pid}\n`);
+      rt.cgfs.writeFile(move.h, move.from, rt.cgfs.driver(move.h).moveFile, `${move.pid}\n`);
     } catch {
       // best effort; the task may have exited
     }

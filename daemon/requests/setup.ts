@@ -86,7 +86,9 @@ export function hierarchyOfLimit(rt: Runtime, hierarchies: readonly Hierarchy[],
 function validate(rt: Runtime, req: SetupRequest): { hierarchies: Hierarchy[]; chown: boolean; limitHierarchies: Hierarchy[]; pids: number[] } {
   const hierarchies = hierarchyList(rt, req.controllers);
   if (req.cgroup === '') throw new CgmError('InvalidArgs', "Setup needs a cgroup name (it sets up a child of the caller's cgroup)");
-  assertCgroupArg(req.cgroup, 'relative');
+  // Relative only (MovePid's form): every step must name the same cgroup, and GetValue's
+  // readable form would take a leading '/' as hierarchy-absolute where Create does not.
+  assertCgroupArg(req.cgroup, 'movepid');
   assertComponentLengths(req.cgroup);
   const noUid = req.uid === NO_OWNER;
   const noGid = req.gid === NO_OWNER;
@@ -100,7 +102,9 @@ function validate(rt: Runtime, req: SetupRequest): { hierarchies: Hierarchy[]; c
   }
   const limitHierarchies = req.limits.map(([key]) => hierarchyOfLimit(rt, hierarchies, key));
   for (const pid of req.pids) assertPid(pid);
-  return { hierarchies, chown: !noUid, limitHierarchies, pids: [...new Set(req.pids)] };
+  // Refused rather than merged, so that `moved` is always exactly the pids given.
+  if (new Set(req.pids).size !== req.pids.length) throw new CgmError('InvalidArgs', 'a pid is given twice');
+  return { hierarchies, chown: !noUid, limitHierarchies, pids: [...req.pids] };
 }
 
 interface Undoable {

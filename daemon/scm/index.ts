@@ -123,7 +123,11 @@ export function scmServerHandler(options: ScmServerOptions, shape: ScmTransportS
         ctx.fields.requestor = r;
         ctx.fields.proxy = peer;
         if (v && shape.needsVictim) ctx.fields.victim = v;
-        else if (extra.length > 0) ctx.fields.credentials = extra;
+        else if (extra.length > 0) {
+          // SetupScm may pass up to 1024: the log line names the first few and the count.
+          ctx.fields.credentials = extra.slice(0, 8);
+          ctx.fields.credentialCount = extra.length;
+        }
         try {
           const result = run(r, peer, v, opArgs, extra);
           if (result instanceof Promise) return result.then((datagrams) => ({ datagrams }), failed);

@@ -131,6 +131,17 @@ export function plainArgsFrom(form: ScmForm, scmArgs: readonly unknown[], creds:
   return out;
 }
 
+/**
+ * The reply values as the Scm caller should see them: an a{sv} entry that lists pids
+ * (echoesPids) gets the pids the caller sent, in its own namespace, instead of the daemon's.
+ */
+export function replyForCaller(shape: ScmShape, plainArgs: readonly unknown[], values: unknown[]): unknown[] {
+  const echo = shape.echoesPids;
+  if (!echo || !Array.isArray(values[0])) return values;
+  const dict = values[0] as Array<[string, [string, unknown]]>;
+  return [dict.map(([key, variant]): [string, [string, unknown]] => (key === echo.key ? [key, ['ai', [...(plainArgs[echo.arg] as number[])]]] : [key, variant])), ...values.slice(1)];
+}
+
 /** The result datagrams for the plain method's reply values. */
 export function encodeResult(form: ScmForm, values: readonly unknown[]): R.Datagram[] {
   const [first] = values;
@@ -167,4 +178,37 @@ export function failureDatagrams(kind: ScmResultKind): R.Datagram[] {
     case 'body':
       return [];
   }
+}
+
+const RESULT_TEXT: Readonly<Record<ScmResultKind, string>> = {
+  status: "`'1'`; failure `'0'`",
+  existed: "`'2'` if it existed, else `'1'`; failure `'0'`",
+  string: 'the string and a NUL; failure: an empty datagram',
+  tasks: 'count (int32), then one credential per pid; failure: count -1',
+  names: 'count, byte length, then the names each NUL-terminated; failure: count -1',
+  keys: 'count, byte length, then name, uid, gid, mode on four lines each; failure: count -1',
+  body: 'one datagram: the plain reply body, D-Bus-marshalled little-endian with the out signature; failure: the error detail alone',
+};
+
+/**
+ * The README's table of Scm forms, one Markdown row per form, rendered from the interface
+ * table (a unit test keeps the README's copy equal to this).
+ */
+export function scmFormsTable(): string[] {
+  const rows = ['| Scm method | Arguments kept (then `sockfd h`) | Credentials after the requestor\'s | Result datagrams |', '|---|---|---|---|'];
+  for (const { spec, shape, plain } of allScmForms()) {
+    const name = (i: number): string => `\`${plain.in[i]?.[0] ?? '?'}\``;
+    const args = spec.in.slice(0, -1).map(([n, t], i) => {
+      const src = shape.args[i];
+      const note = src && 'ownerGiven' in src ? ` (${name(src.ownerGiven[0])}/${name(src.ownerGiven[1])} given)` : src && 'count' in src ? ` (pids in ${name(src.count)})` : '';
+      return `${n} ${t}${note}`;
+    });
+    const creds = shape.credentials.map((c) => {
+      if ('pid' in c) return `the pid ${name(c.pid)}`;
+      if ('owner' in c) return `${c.optional ? 'if `chown`: ' : ''}the owner ${name(c.owner[0])}, ${name(c.owner[1])} as its uid and gid`;
+      return `one per pid of ${name(c.pids)}`;
+    });
+    rows.push(`| ${spec.name} | ${args.join(', ') || '—'} | ${creds.join('; ') || '—'} | ${RESULT_TEXT[shape.result]} |`);
+  }
+  return rows;
 }

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type CgmanagerClient } from '../../../client';
-import { titled, waitFor, type LongLived } from '../../helpers';
+import { skipReason, startTestDaemon, titled, waitFor, type LongLived, type TestDaemon } from '../../helpers';
 import { layoutSkipReason, startScenario, type Kind, type LayoutName, type ScenarioEnv } from './scenario-layout';
 
 const OWNER = { uid: 1000, gid: 1000 };
@@ -165,8 +165,61 @@ describe('container setup in one call (cgmanager1)', () => {
       it('refuses freeze and kill keys as limits, and half-given owners', async () => {
         await expect(s.client.setup(controllers, rel('fk'), { limits: { 'cgroup.kill': '1' } })).rejects.toMatchObject({ code: 'InvalidArgs' });
         await expect(s.client.setup(controllers, rel('half'), { owner: { uid: 1000, gid: 0xffffffff } })).rejects.toMatchObject({ code: 'InvalidArgs' });
+        // A leading '/' would mean "relative" to Create but "absolute" to SetValue: refused.
+        await expect(s.client.setup(controllers, `/${rel('abs')}`, { limits: { 'pids.max': '5' } })).rejects.toMatchObject({ code: 'InvalidArgs' });
+        for (const kind of kinds) expect(exists(kind, 'abs')).toBe(false);
         for (const kind of kinds) expect(exists(kind, 'fk') || exists(kind, 'half')).toBe(false);
       });
+    });
+  });
+});
+
+// This host's cgroup2 has no controllers, but it holds tasks in the hidden leaf like any v2
+// hierarchy: a Setup that fails after moving a task puts the task back and removes the leaf
+// and the cgroup it made (a private named v1 hierarchy beside it).
+describe('Setup rollback on cgroup2 with the hidden leaf', () => {
+  const reason = skipReason({ cgroup2: true, named: 1 });
+  describe.skipIf(reason !== undefined)(titled('on a private cgroup2 mount', reason), () => {
+    let env: TestDaemon;
+    let client: CgmanagerClient;
+    beforeAll(async () => {
+      env = await startTestDaemon({ cgroup2: true, named: 1 });
+      client = await connect({ socket: env.socket });
+    }, 60_000);
+    afterAll(async () => {
+      await client?.close();
+      await env?.stop();
+    });
+
+    it.each(['plain', 'scm'] as const)('moves the task back and removes leaf and cgroup (%s)', async (route) => {
+      const c = await connect({ socket: env.socket, route });
+      try {
+        const task = await env.spawn(['sleep', '600']);
+        const gone = await env.spawn(['sleep', '600']);
+        await gone.stop();
+        const name = `rb-${route}`;
+        const before = new Map(env.labels.map((label) => [label, env.cgroupOf(task.pid, label)]));
+        const err = await c.setup('all', `${env.baseName}/${name}`, { pids: [task.pid, gone.pid] }).then(() => undefined, (e: unknown) => e);
+        expect(err).toMatchObject({ code: 'UnixProcessIdUnknown' });
+        for (const label of env.labels) {
+          expect(fs.existsSync(env.fsPath(label, name)), label).toBe(false);
+          expect(env.cgroupOf(task.pid, label), label).toBe(before.get(label));
+        }
+        // Without the dead pid it works, and the task lands in the v2 leaf.
+        const report = await c.setup('all', `${env.baseName}/${name}`, { pids: [task.pid] });
+        expect(report.created.length).toBe(env.labels.length);
+        expect(env.cgroupOf(task.pid, 'unified')).toBe(env.cgPath('unified', `${name}/.cgm_leaf`));
+        const stats = await c.stats('unified', `${env.baseName}/${name}`);
+        expect(stats).toMatchObject({ populated: true, frozen: false });
+        expect(stats['cpu.usage_usec']).toBeGreaterThanOrEqual(0);
+        await c.freeze(`${env.baseName}/${name}`);
+        expect(fs.readFileSync(env.fsPath('unified', name, 'cgroup.events'), 'utf8')).toMatch(/^frozen 1$/m);
+        await c.kill(`${env.baseName}/${name}`);
+        expect((await task.result).signal).toBe('SIGKILL');
+        expect(await c.stats('unified', `${env.baseName}/${name}`)).toMatchObject({ populated: false });
+      } finally {
+        await c.close();
+      }
     });
   });
 });
