@@ -110,7 +110,7 @@ function forwardScm(options: ForwardOptions, form: ScmForm): MethodHandler {
   });
 }
 
-/** Watch and Unwatch (and their Scm forms) come with the events work: not forwarded here. */
+/** Watch and Unwatch (and their Scm forms) are relayed by watch-relay.ts: an upstream connection per watching client. */
 const NOT_FORWARDED: ReadonlySet<string> = new Set(['Watch', 'WatchScm', 'Unwatch', 'UnwatchScm']);
 
 export function createForwardingHandlers(options: ForwardOptions): Map<string, MethodHandler> {

@@ -23,7 +23,7 @@ export interface MethodSpec {
   readonly outSignature: string;
   /** the Scm variant of a plain method has the same name plus 'Scm' and an 'h' last */
   readonly scm: boolean;
-  /** for an Scm method with a handler here: how it stands for its plain twin (undefined: none, e.g. WatchScm) */
+  /** for an Scm method: how it stands for its plain twin (the credentials it carries, its result encoding) */
   readonly scmShape?: ScmShape;
 }
 
