@@ -58,6 +58,15 @@ interface NativeModule {
   bpfQueryDevicePrograms(cgroupFd: number): number[];
   bpfProgramFdById(id: number): number;
   bpfProgramId(progFd: number): number;
+  EventFd: new (onSignal: (count: number) => void) => EventCounter;
+}
+
+/** An eventfd(2) the addon polls: `onSignal(count)` runs with the counter each time the kernel adds to it. */
+export interface EventCounter {
+  /** the eventfd, to register with the kernel (cgroup.event_control); -1 once closed */
+  readonly fd: number;
+  /** stops watching and closes the eventfd */
+  close(): void;
 }
 
 /**
@@ -307,4 +316,13 @@ export function bpfProgramFdById(id: number): number {
 export function bpfProgramId(progFd: number): number {
   assertFd(progFd);
   return native().bpfProgramId(progFd);
+}
+
+/**
+ * A fresh non-blocking eventfd, watched without keeping the process alive: `onSignal` gets
+ * the counter (reset by the read) each time it becomes readable. Close it when done.
+ */
+export function openEventCounter(onSignal: (count: number) => void): EventCounter {
+  if (typeof onSignal !== 'function') throw new TypeError('openEventCounter needs a callback');
+  return new (native().EventFd)(onSignal);
 }

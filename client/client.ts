@@ -8,6 +8,7 @@ import { defaultSocketPath } from '../daemon/socket-path';
 import { assertArgs } from './arguments';
 import { PeerConnection } from './connection';
 import { selectRoute, type CallRoute, type RoutePreference } from './route';
+import { CgroupWatch, WatchSet, type WatchOptions } from './watch';
 
 export interface ConnectOptions {
   /** Socket path. Default: $CGMANAGER_SOCKET, else the daemon's default for this host. */
@@ -135,6 +136,8 @@ function assertBoolean(method: string, name: string, value: unknown): asserts va
 }
 
 export class CgmanagerClient {
+  private watchSet: WatchSet | undefined;
+
   /** @internal use connect() */
   constructor(
     private readonly connection: PeerConnection,
@@ -322,6 +325,27 @@ export class CgmanagerClient {
       ...checkCallOptions('apiVersion', options),
     });
     return version as number;
+  }
+
+  /**
+   * Watch(cgroup): the cgroup's events ('emptied', 'oom', 'frozen') as they happen, until the
+   * loop ends: breaking out (or return, throw, close(), or `options.signal`) unwatches it.
+   * The cgroup is relative to the caller's own, as for every method. The daemon is asked at
+   * once: `await w.ready` before starting what is to be watched (it rejects with the
+   * daemon's error, e.g. AccessDenied or FileNotFound, and so does the loop). A lost
+   * connection ends the loop with that error; close() of the client ends it quietly. While
+   * a watch runs, the connection keeps the process alive. README "Events" says what fires where.
+   *
+   *     const w = cgm.watch('c1'); await w.ready; start();
+   *     for await (const e of w) if (e.type === 'emptied') break;
+   */
+  watch(cgroup: string, options: WatchOptions = {}): CgroupWatch {
+    if (typeof cgroup !== 'string') throw new TypeError(`watch: cgroup must be a string, got ${typeof cgroup}`);
+    if (typeof options !== 'object' || options === null) throw new TypeError('watch: options must be an object');
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError('watch: signal must be an AbortSignal');
+    this.watchSet ??= new WatchSet(this.connection, this.routeImpl);
+    const watches = this.watchSet;
+    return new CgroupWatch(this.connection, watches, cgroup, options);
   }
 
   /** Waits for calls in flight, then closes the connection. Later calls fail with code 'Closed'. */

@@ -60,6 +60,9 @@ interface PendingCall {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** A signal as received; decode its body with decodeBody once its member and signature are known. */
+export type SignalListener = (message: Message) => void;
+
 type Phase = 'handshake' | 'authenticated' | 'open' | 'closed';
 
 export class PeerConnection {
@@ -83,6 +86,9 @@ export class PeerConnection {
   private closeListeners: Array<(reason: CgmanagerError | undefined) => void> = [];
   private closeReason: CgmanagerError | undefined;
   private opened: { resolve(): void; reject(err: CgmanagerError): void; timer: NodeJS.Timeout | undefined } | undefined;
+  private readonly signalListeners = new Set<SignalListener>();
+  /** holders of holdReading(): watches that must hear signals while no call is in flight */
+  private readingHolds = 0;
 
   /**
    * Connects and authenticates; resolves once the daemon said OK (one round trip). The
@@ -132,11 +138,37 @@ export class PeerConnection {
 
   /**
    * Runs `listener` once when the connection ends: with the error that ended it, or
-   * undefined after close(). (cgproxy reconnects to the host daemon on this.)
+   * undefined after close(). (cgproxy reconnects to the host daemon on this.) Returns the
+   * function that removes it.
    */
-  onClose(listener: (reason: CgmanagerError | undefined) => void): void {
+  onClose(listener: (reason: CgmanagerError | undefined) => void): () => void {
     if (this.phase === 'closed') queueMicrotask(() => listener(this.closeReason));
     else this.closeListeners.push(listener);
+    return () => {
+      this.closeListeners = this.closeListeners.filter((l) => l !== listener);
+    };
+  }
+
+  /**
+   * Runs `listener` for every signal the daemon sends (Watch's events), with the raw
+   * message; returns the function that removes it. The listener decodes what it expects.
+   */
+  onSignal(listener: SignalListener): () => void {
+    this.signalListeners.add(listener);
+    return () => this.signalListeners.delete(listener);
+  }
+
+  /** Keeps reading while idle (signals may come at any time); returns the function that lets go. */
+  holdReading(): () => void {
+    this.readingHolds++;
+    this.updateReading();
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.readingHolds--;
+      this.updateReading();
+    };
   }
 
   /** Calls in flight. */
@@ -257,7 +289,7 @@ export class PeerConnection {
   // the next call (EPIPE on write, or end of stream once reading resumes), unless the
   // owner asked to keep reading (options.keepReading).
   private updateReading(): void {
-    const want = this.keepReading || this.phase === 'handshake' || this.pending.size > 0;
+    const want = this.keepReading || this.readingHolds > 0 || this.phase === 'handshake' || this.pending.size > 0;
     if (want === this.reading || this.phase === 'closed') return;
     this.reading = want;
     this.socket.setReading(want);
@@ -355,7 +387,17 @@ export class PeerConnection {
 
   private onMessage(m: Message, fds: number[]): void {
     try {
-      if (m.type !== MessageType.MethodReturn && m.type !== MessageType.Error) return; // the daemon sends no signals or calls
+      if (m.type === MessageType.Signal) {
+        for (const listener of [...this.signalListeners]) {
+          try {
+            listener(m);
+          } catch {
+            // a listener's failure must not end the connection or starve the others
+          }
+        }
+        return;
+      }
+      if (m.type !== MessageType.MethodReturn && m.type !== MessageType.Error) return; // the daemon sends no calls
       const serial = m.replySerial;
       const call = serial === undefined ? undefined : this.pending.get(serial);
       if (!call || serial === undefined) return; // timed out meanwhile

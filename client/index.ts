@@ -4,3 +4,4 @@ export { connect, CgmanagerClient, CLIENT_API_VERSION, DEFAULT_TIMEOUT_MS, type 
 export { CgmanagerError, isCgmanagerError, codeForDBusName, type CgmanagerErrorCode, type TransportErrorCode } from './errors';
 export type { ErrorCode } from '../daemon/errors';
 export { connectWithRetry, isConnectionLost, ReconnectingClient, type ReconnectOptions, type RunOptions } from './reconnect';
+export { CgroupWatch, type CgroupEvent, type WatchOptions } from './watch';

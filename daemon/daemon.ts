@@ -18,6 +18,7 @@ import { MountWatch } from './cgroupfs/mount-watch';
 import { FileJournal, rollBackInterrupted } from './create-journal';
 import { MEMORY_ONLY, StateFile, type MarkStore } from './state-file';
 import { ReleaseAgents } from './release-agent';
+import { BorrowFile, BORROWS_MEMORY_ONLY, type BorrowStore } from './cgroupfs/release-flags';
 import { DEVICE_ACL_MEMORY_ONLY, DeviceAclFile, type DeviceAclStore } from './cgroupfs/device-acl/state';
 import { CGROUP_BASE, isCgroup2Mount } from './socket-path';
 
@@ -72,6 +73,7 @@ function prepareSocketDirectory(socket: string, log: Logger): void {
 }
 
 interface DurableState {
+  watchFlags: BorrowStore;
   marks: MarkStore;
   journal: FileJournal | undefined;
   deviceAcl: DeviceAclStore;
@@ -81,10 +83,10 @@ interface DurableState {
 function openState(stateDir: string, log: Logger): DurableState {
   try {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o755 });
-    return { marks: new StateFile(stateDir), journal: FileJournal.inDir(stateDir), deviceAcl: new DeviceAclFile(stateDir) };
+    return { marks: new StateFile(stateDir), journal: FileJournal.inDir(stateDir), deviceAcl: new DeviceAclFile(stateDir), watchFlags: new BorrowFile(stateDir) };
   } catch (err) {
     log.error({ err, stateDir }, 'cannot use the state directory; remove-on-empty marks, device rule lists and interrupted creates will not survive a restart');
-    return { marks: MEMORY_ONLY, journal: undefined, deviceAcl: DEVICE_ACL_MEMORY_ONLY };
+    return { marks: MEMORY_ONLY, journal: undefined, deviceAcl: DEVICE_ACL_MEMORY_ONLY, watchFlags: BORROWS_MEMORY_ONLY };
   }
 }
 
@@ -117,9 +119,15 @@ export async function startDaemon(options: DaemonOptions, log: Logger, env: Node
   if (state.journal) rollBackInterrupted(state.journal, runtime.cgfs, log);
   // Agents and their spool watch first, then what was spooled while we were down: a release
   // spooled from here on is seen by the watch.
-  const agents = new ReleaseAgents(options, log, () => runtime.cgfs);
+  // notify_on_release flags a watch of a dead run borrowed go back to 0 first; the releases
+  // they caused while we were down are reported to nobody and remove nothing.
+  runtime.events.flags.useStore(state.watchFlags);
+  const watchFlagsGivenBack = runtime.events.flags.restore();
+  const agents = new ReleaseAgents(options, log, () => runtime.cgfs, runtime.events);
   agents.setup();
+  runtime.events.sources.v1EmptiedAvailable = (h) => agents.serves(h);
   const released = agents.processPending();
+  runtime.events.flags.finishRestore();
   const restored = runtime.autoRemove.restore();
   const devices = restoreDeviceAcl(runtime.deviceAcl, log);
   // Quota counts come from the tree's owners, before the first request (nothing listens yet).
@@ -153,6 +161,7 @@ export async function startDaemon(options: DaemonOptions, log: Logger, env: Node
       removeOnEmpty: restored,
       deviceAcl: devices,
       releasedWhileDown: released,
+      watchFlagsGivenBack,
       limits: options.limits,
       limitsFile: options.limitsFile,
       owned: runtime.quota.summary(),

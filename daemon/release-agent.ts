@@ -89,6 +89,8 @@ export class ReleaseAgents {
     private readonly options: ReleaseAgentOptions,
     private readonly log: Logger,
     private readonly cgfs: () => CgroupFs,
+    /** events (runtime.events): a release is an Emptied for watches; a watched-only cgroup stays */
+    private readonly hooks?: { released(h: Hierarchy, cg: string): void; keepReleased(h: Hierarchy, cg: string): boolean },
   ) {
     this.agentDir = agentDir(options.stateDir);
     this.pendingDir = pendingDir(options.stateDir);
@@ -200,10 +202,24 @@ export class ReleaseAgents {
     return removed;
   }
 
+  /** Whether the release agent of `h` is ours (installed by setup()): v1 Emptied events come from it. */
+  serves(h: Hierarchy): boolean {
+    if (this.isOurs(h) === undefined || h.mountRoot !== '/') return false;
+    try {
+      return this.cgfs().readFile(h, '/', 'release_agent', 4096).trim() === path.join(this.agentDir, agentFileName(h));
+    } catch {
+      return false;
+    }
+  }
+
   /** What CGManager's agent asked for, Remove(controller, path, recursive): nothing while a task lives below. */
   private removeReleased(cgfs: CgroupFs, entry: PendingRelease): boolean {
     const h = cgfs.layout.find(entry.controller);
-    if (!h || driverFor(h).autoRemove !== 'notify-on-release' || isHierarchyTop(h, entry.cgroup) || !cgfs.isDirectory(h, entry.cgroup)) return false;
+    if (!h || driverFor(h).autoRemove !== 'notify-on-release') return false;
+    this.hooks?.released(h, entry.cgroup);
+    // notify_on_release set by a Watch only (release-flags.ts): reported, not removed.
+    if (this.hooks?.keepReleased(h, entry.cgroup)) return false;
+    if (isHierarchyTop(h, entry.cgroup) || !cgfs.isDirectory(h, entry.cgroup)) return false;
     if (!isSubtreeEmpty(cgfs, h, entry.cgroup)) return false;
     removeSubtree(cgfs, h, entry.cgroup);
     this.log.info({ cgroup: cgfs.describe(h, entry.cgroup) }, 'removed a released cgroup');

@@ -16,6 +16,8 @@ import { DeviceAcl } from './cgroupfs/device-acl/device-acl';
 import { DEVICE_ACL_MEMORY_ONLY, type DeviceAclStore } from './cgroupfs/device-acl/state';
 import { OwnerLedger } from './quota/ledger';
 import { SubtreeClaims } from './requests/subtree-claims';
+import { EventHub } from './events';
+import { onFrozenChange } from './cgroupfs/freeze-kill';
 
 export interface SelfFacts {
   pid: number;
@@ -48,6 +50,8 @@ export interface Runtime {
   readonly quota: OwnerLedger;
   /** subtrees a sliced request is removing or pruning right now */
   readonly claims: SubtreeClaims;
+  /** Watch and its signals; its hooks hear of v1 releases and of the daemon's v1 freezer writes */
+  readonly events: EventHub;
   /** Rediscovers the hierarchies; swaps layout and cgfs when they differ. Undefined when nothing changed. */
   refreshLayout(): LayoutChange | undefined;
   close(): Promise<void>;
@@ -93,8 +97,11 @@ export function createRuntime(options: DaemonOptions, log: Logger, parts: Runtim
   // One object, replaced whole, so a request never sees a layout with another layout's cgfs.
   let current = { layout: discover(), cgfs: undefined as unknown as CgroupFs };
   const quota = new OwnerLedger(() => current.cgfs, options.limits, log);
+  const events = new EventHub(() => current.cgfs, log);
+  // v1 freezer changes have no kernel notification: watches hear of the daemon's own.
+  const stopFrozen = onFrozenChange((h, cg) => events.frozenChanged(h, cg));
   current.cgfs = new CgroupFs(current.layout, quota);
-  const autoRemove = new AutoRemover(() => current.cgfs, options, log, parts.marks ?? MEMORY_ONLY);
+  const autoRemove = new AutoRemover(() => current.cgfs, options, log, parts.marks ?? MEMORY_ONLY, events.dirs, events.flags);
   const journal = parts.journal ?? NO_JOURNAL;
   const deviceAcl = new DeviceAcl(() => current.cgfs, parts.deviceAcl ?? DEVICE_ACL_MEMORY_ONLY);
   return {
@@ -112,6 +119,7 @@ export function createRuntime(options: DaemonOptions, log: Logger, parts: Runtim
     deviceAcl,
     quota,
     claims: new SubtreeClaims(),
+    events,
     refreshLayout() {
       const layout = discover();
       const change = compareLayouts(current.layout, layout);
@@ -122,6 +130,8 @@ export function createRuntime(options: DaemonOptions, log: Logger, parts: Runtim
       return change;
     },
     async close() {
+      stopFrozen();
+      events.close();
       autoRemove.close();
       quota.close();
       journal.close();

@@ -21,7 +21,7 @@ export interface ForwardOptions extends ScmServerOptions {
 }
 
 /** A client error from upstream, as the named error our own client should see. */
-function asCgmError(err: unknown): CgmError {
+export function asCgmError(err: unknown): CgmError {
   if (err instanceof CgmError) return err;
   if (err instanceof CgmanagerError) {
     const code = err.dbusName ? ERROR_NAMES.get(err.dbusName) : undefined;
@@ -103,7 +103,7 @@ function forwardScm(options: ForwardOptions, form: ScmForm): MethodHandler {
   });
 }
 
-/** Watch and Unwatch (and their Scm forms) come with the events work: not forwarded here. */
+/** Watch and Unwatch (and their Scm forms) are relayed by watch-relay.ts: an upstream connection per watching client. */
 const NOT_FORWARDED: ReadonlySet<string> = new Set(['Watch', 'WatchScm', 'Unwatch', 'UnwatchScm']);
 
 export function createForwardingHandlers(options: ForwardOptions): Map<string, MethodHandler> {

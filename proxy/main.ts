@@ -12,6 +12,7 @@ import { parseProxyOptions, type ProxyOptions } from './options';
 import { checkMaster, takeOver } from './takeover';
 import { Upstream } from './upstream';
 import { createForwardingHandlers } from './forward';
+import { createWatchRelayHandlers } from './watch-relay';
 
 function fail(message: string): never {
   process.stderr.write(`cgproxy: ${message}\n`);
@@ -60,7 +61,11 @@ async function main(): Promise<void> {
   }
   const server = new DBusServer({
     listenFd,
-    handlers: createForwardingHandlers({ upstream, timeoutMs: options.scmTimeoutMs, maxPendingPerConnection: options.maxPendingScm, maxPendingPerUid: options.maxPendingScmPerUid }),
+    handlers: new Map([
+      ...createForwardingHandlers({ upstream, timeoutMs: options.scmTimeoutMs, maxPendingPerConnection: options.maxPendingScm, maxPendingPerUid: options.maxPendingScmPerUid }),
+      // Watch: an upstream connection per watching client, whose signals are relayed to it.
+      ...createWatchRelayHandlers({ upstreamSocket: options.upstream, log, timeoutMs: options.scmTimeoutMs, maxPendingPerConnection: options.maxPendingScm, maxPendingPerUid: options.maxPendingScmPerUid }),
+    ]),
     log,
     maxMessage: options.maxMessageSize,
     maxConnectionsPerUid: options.maxConnectionsPerUid,

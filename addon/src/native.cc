@@ -23,6 +23,7 @@
 #include <vector>
 
 void InitBpf(Napi::Env env, Napi::Object exports);  // bpf.cc
+void InitEventFd(Napi::Env env, Napi::Object exports);  // eventfd.cc
 
 namespace {
 
@@ -727,6 +728,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("notifyDatagram", Napi::Function::New(env, NotifyDatagram));
   InitBpf(env, exports);  // bpf.cc: cgroup device programs
+  InitEventFd(env, exports);  // eventfd.cc: v1 event notifications
   return exports;
 }
 

@@ -3,7 +3,7 @@
 import type { CgmanagerClient } from '../client';
 import { formatApiVersion, formatCreate, formatKeys, formatNames, formatPidCgroup, formatPids, formatRemove, formatSetup, formatStats, formatValue, type Output } from './format';
 import { commandText } from './report';
-import { parseDepth, parseId, parseLimit, parseOctalMode, parseOwner, parsePid, parseRecursive } from './parse';
+import { parseDepth, parseId, parseLimit, parseOctalMode, parseOwner, parsePid, parseRecursive, UsageError } from './parse';
 import { collectTree, renderTrees, treesJson, TREE_LIMIT_KEYS, type HierarchyTree } from './tree';
 
 export interface CommandContext {
@@ -11,6 +11,8 @@ export interface CommandContext {
   client(): Promise<CgmanagerClient>;
   /** reports a failure that does not stop the command (stderr line, exit status 1) */
   fail(err: unknown, command: string): void;
+  /** prints one result now (text, or one JSON line with --json), for commands that stream */
+  print(output: Output): void;
 }
 
 export interface CgmCommand {
@@ -341,5 +343,33 @@ export const COMMANDS: readonly CgmCommand[] = [
       return { text: renderTrees(trees), json: treesJson(trees) };
     },
   },
+  {
+    name: 'watch',
+    args: ['<cgroup>'],
+    summary: "print a cgroup's events (emptied, oom, frozen) as they happen",
+    prints:
+      'One line per event, as it happens: "emptied CGROUP", "oom CGROUP COUNT" (the cumulative OOM kill count),\n' +
+      '"frozen CGROUP 1" or "frozen CGROUP 0". Runs until interrupted, or until --count events were printed.\n' +
+      'The cgroup is relative to your own, in every hierarchy with an event source (README "Events").\n' +
+      '--json: one JSON object per line: {"type": "emptied"|"oom"|"frozen", "cgroup": string, "count"?: number, "frozen"?: boolean}',
+    options: [['--count <n>', 'exit after n events']],
+    printsData: true,
+    run: async (ctx, args, options) => {
+      const count = options.count === undefined ? Infinity : parseCount(String(options.count));
+      const w = (await ctx.client()).watch(a(args, 0));
+      let seen = 0;
+      for await (const e of w) {
+        const words = e.type === 'oom' ? [e.type, e.cgroup, e.count] : e.type === 'frozen' ? [e.type, e.cgroup, e.frozen ? 1 : 0] : [e.type, e.cgroup];
+        ctx.print({ text: `${words.join(' ')}\n`, json: e });
+        if (++seen >= count) break;
+      }
+      return undefined;
+    },
+  },
 ];
 
+/** --count of watch: a positive decimal. */
+function parseCount(text: string): number {
+  if (!/^[0-9]+$/.test(text) || Number(text) < 1) throw new UsageError(`bad count ${JSON.stringify(text)}: expected a positive number`);
+  return Number(text);
+}

@@ -36,6 +36,7 @@ export async function runCommand(def: CgmCommand, args: Array<string | undefined
       io.stderr(failureLine(command, err));
       exitCode = 1;
     },
+    print: (output) => io.stdout(render(output, options.json === true)),
   };
   try {
     const output = await def.run(ctx, args, options);

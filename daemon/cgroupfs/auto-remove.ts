@@ -4,12 +4,13 @@
 // with its by then empty subtree, once `populated 0`. v2 marks are kept in the state
 // file so that a restart or a crash loses none. Never kills a task: a cgroup that still
 // has tasks simply stays.
-import * as fs from 'node:fs';
 import type { Logger } from '../logger';
 import type { DaemonOptions } from '../options';
 import type { MarkStore, RemoveOnEmptyMark } from '../state-file';
 import { parentOf, type CgroupFs } from './cgroupfs';
 import { driverFor } from './driver';
+import { DirWatches } from './dir-watch';
+import type { ReleaseFlags } from './release-flags';
 import type { Hierarchy } from './layout';
 
 type AutoRemoveOptions = Pick<DaemonOptions, 'mountDir' | 'allowAutoremovePremounted'>;
@@ -56,8 +57,8 @@ function isAtOrBelow(cg: string, top: string): boolean {
 export class AutoRemover {
   /** the promises (v2): what the state file holds */
   private readonly marks = new Map<string, RemoveOnEmptyMark>();
-  /** inotify watches of the marks whose hierarchy is mounted now */
-  private readonly watches = new Map<string, fs.FSWatcher>();
+  /** the stop functions of the inotify watches of the marks whose hierarchy is mounted now */
+  private readonly watches = new Map<string, () => void>();
   private readonly queued = new Set<string>();
   private batching = 0;
   private dirty = false;
@@ -68,6 +69,9 @@ export class AutoRemover {
     private readonly options: AutoRemoveOptions,
     private readonly log: Logger,
     private readonly store: MarkStore,
+    private readonly dirs: DirWatches = new DirWatches(),
+    /** v1 notify_on_release flags that a Watch borrowed; a mark claims them (release-flags.ts) */
+    private readonly releaseFlags?: ReleaseFlags,
   ) {}
 
   isSupported(h: Hierarchy): boolean {
@@ -79,6 +83,7 @@ export class AutoRemover {
     if (driverFor(h).autoRemove === 'notify-on-release') {
       // Kept by the kernel itself, so it survives any restart of ours.
       this.cgfs().writeFile(h, cg, 'notify_on_release', '1\n');
+      this.releaseFlags?.claim(h, cg);
       return;
     }
     if (isHierarchyTop(h, cg)) return; // never a candidate for removal; the request layer refuses it
@@ -162,21 +167,17 @@ export class AutoRemover {
     if (!mark || this.watches.has(key) || this.closed) return;
     const h = this.hierarchyOf(mark);
     if (!h) return; // not mounted now; the mark waits in the state file until it is again
-    let watcher: fs.FSWatcher;
     try {
-      watcher = fs.watch(this.cgfs().dir(h, mark.cgroup), { persistent: false }, () => this.schedule(key));
+      // Shared with event watches of the same directory (dir-watch.ts); a failing watch
+      // calls the listener once more, and evaluate() then finds the cgroup gone.
+      this.watches.set(key, this.dirs.watch(this.cgfs().dir(h, mark.cgroup), () => this.schedule(key)));
     } catch {
-      return; // gone already: evaluate() drops the mark
+      // gone already: evaluate() drops the mark
     }
-    watcher.on('error', () => {
-      this.disarm(key);
-      this.schedule(key);
-    });
-    this.watches.set(key, watcher);
   }
 
   private disarm(key: string): void {
-    this.watches.get(key)?.close();
+    this.watches.get(key)?.();
     this.watches.delete(key);
   }
 

@@ -66,6 +66,7 @@ export class ServerConnection {
   private deadline: NodeJS.Timeout | undefined;
   private keepDeadline = false;
   private reportedInput = 0;
+  private closeListeners: Array<() => void> = [];
   /** requests whose reply (or Scm conversation) is still outstanding */
   inFlight = 0;
 
@@ -313,6 +314,27 @@ export class ServerConnection {
     this.send({ type: MessageType.Error, replySerial: call.serial, errorName, signature: 's', body: [text] });
   }
 
+  /**
+   * Sends a signal of our object (path OBJECT_PATH) to this peer. No destination: on a
+   * peer-to-peer connection the peer is the only receiver (gdbus, busctl and dbus-next take
+   * such signals). A peer that leaves more than twice maxQueuedOutput unread is closed
+   * rather than buffered for without bound: it cannot keep up with its watches.
+   */
+  sendSignal(path: string, iface: string, member: string, signature: string, body: unknown[]): void {
+    if (this.closed) return;
+    if (this.queuedOutput > 2 * this.limits.maxQueuedOutput) {
+      this.close('signals not read');
+      return;
+    }
+    this.send({ type: MessageType.Signal, flags: Flag.NoReplyExpected, path, interface: iface, member, signature, body });
+  }
+
+  /** Runs `listener` once when the connection ends (whoever ends it); at once if it already has. */
+  onClose(listener: () => void): void {
+    if (this.closed) queueMicrotask(listener);
+    else this.closeListeners.push(listener);
+  }
+
   close(reason = 'closed by daemon'): void {
     this.finish(reason);
   }
@@ -330,5 +352,6 @@ export class ServerConnection {
     this.cgroupFd = undefined;
     this.handshakeFds.splice(0).forEach(closeFd);
     this.events.onClose(this, reason);
+    for (const listener of this.closeListeners.splice(0)) listener();
   }
 }

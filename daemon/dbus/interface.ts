@@ -23,7 +23,7 @@ export interface MethodSpec {
   readonly outSignature: string;
   /** the Scm variant of a plain method has the same name plus 'Scm' and an 'h' last */
   readonly scm: boolean;
-  /** for an Scm method with a handler here: how it stands for its plain twin (undefined: none, e.g. WatchScm) */
+  /** for an Scm method: how it stands for its plain twin (the credentials it carries, its result encoding) */
   readonly scmShape?: ScmShape;
 }
 
@@ -165,11 +165,12 @@ export const METHODS1: readonly MethodSpec[] = [
   scm1('ThawScm', [cg, fd], keep(0)),
   m1('Kill', [cg]),
   scm1('KillScm', [cg, fd], keep(0)),
-  // Watch/Unwatch and their Scm forms: the events work (their shapes and handlers come with it).
+  // Watch/Unwatch: signals go to the calling connection (daemon/requests/watch-handlers.ts;
+  // cgproxy relays them, proxy/watch-relay.ts). The Scm forms answer '1' as 0_0's do.
   m1('Watch', [cg]),
-  m1('WatchScm', [cg, fd]),
+  method('WatchScm', [cg, fd], [], INTERFACE1_NAME, { plain: 'Watch', args: keep(0), credentials: [], result: 'status' }),
   m1('Unwatch', [cg]),
-  m1('UnwatchScm', [cg, fd]),
+  method('UnwatchScm', [cg, fd], [], INTERFACE1_NAME, { plain: 'Unwatch', args: keep(0), credentials: [], result: 'status' }),
 ];
 
 export interface SignalSpec {

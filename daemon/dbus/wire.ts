@@ -213,7 +213,7 @@ export function parseMessage(buf: Buffer): Message {
 }
 
 /** Signatures whose bodies we decode; anything else is refused before dbus-next sees it. */
-const DECODABLE = /^(?:[sihuobg]|as|ai|au|a\(suuu\)|a\{ss\})*$/;
+const DECODABLE = /^(?:[sihuobgt]|as|ai|au|a\(suuu\)|a\{ss\})*$/;
 
 /** The variant types an a{sv} of ours may hold (cgmanager1's Setup report and Stats). */
 const DICT_VARIANTS: ReadonlySet<string> = new Set(['s', 'i', 'u', 'b', 't', 'as', 'ai', 'a{ss}']);

@@ -15,6 +15,7 @@ import { remove } from './remove';
 import { getTasks, getTasksRecursive, listChildren, listKeys } from './listing';
 import { prune, removeOnEmpty } from './auto-removal';
 import { createScmHandlers } from '../scm';
+import { createWatchHandlers } from './watch-handlers';
 import { setup, setupReportEntries } from './setup';
 import { stats, statsEntries } from './stats';
 import { changeState } from './freezing';
@@ -25,7 +26,7 @@ const n = (v: unknown): number => v as number;
 const noReply = (done: void | Promise<void>): unknown[] | Promise<unknown[]> => (done instanceof Promise ? done.then(() => []) : []);
 
 /** Plain call: r = p = the connection's peer; `daemonAsProxy` for the Abs methods whose base is the hierarchy root. */
-function plainCaller(rt: Runtime, ctx: CallContext, daemonAsProxy = false): Caller {
+export function plainCaller(rt: Runtime, ctx: CallContext, daemonAsProxy = false): Caller {
   const decision = mayCallPlain(ctx.spec.name, {
     get samePidNs() {
       return sameNamespaces(rt, ctx.peer.pid).samePidNs;
@@ -83,5 +84,5 @@ export function createHandlers(rt: Runtime): Map<string, MethodHandler> {
     ['ListControllers', () => [rt.layout.listControllers()]],
     ...[...OPERATIONS].map(([name, op]): [string, MethodHandler] => [name, (ctx, args) => op(rt, plainCaller(rt, ctx, DAEMON_AS_PROXY.has(name)), args)]),
   ];
-  return new Map([...plain, ...createScmHandlers(rt, OPERATIONS)]);
+  return new Map([...plain, ...createScmHandlers(rt, OPERATIONS), ...createWatchHandlers(rt, plainCaller)]);
 }

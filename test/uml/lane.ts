@@ -84,6 +84,8 @@ export const CI_PLAN: readonly Run[] = [
       'test/integration/scenarios',
       'test/integration/containers/proxy.test.ts',
       'test/integration/containers/cgmanager1.test.ts',
+      'test/integration/daemon/events.test.ts',
+      'test/integration/containers/events-proxy.test.ts',
       'test/hostile/reflection.test.ts',
     ],
     split: true,

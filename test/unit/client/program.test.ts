@@ -57,7 +57,7 @@ describe('cgm command table', () => {
   it('every command that prints data takes --json, the others do not', () => {
     const data = COMMANDS.filter((c) => c.printsData).map((c) => c.name);
     expect(data.sort()).toEqual(
-      ['apiversion', 'create', 'getpidcgroup', 'getpidcgroupabs', 'gettasks', 'gettasksrecursive', 'getvalue', 'listchildren', 'listcontrollers', 'listkeys', 'remove', 'setup', 'stats', 'tree'].sort(),
+      ['apiversion', 'create', 'getpidcgroup', 'getpidcgroupabs', 'gettasks', 'gettasksrecursive', 'getvalue', 'listchildren', 'listcontrollers', 'listkeys', 'remove', 'setup', 'stats', 'tree', 'watch'].sort(),
     );
   });
 });
