@@ -52,7 +52,7 @@ const NEEDS_V1_CPU_MEMORY = 'written against the v1 cpu and memory hierarchies (
 export const FULL_PLAN: readonly Run[] = [
   {
     layout: 'v2',
-    paths: ['test/integration/daemon', 'test/integration/client', 'test/integration/containers', 'test/hostile'],
+    paths: ['test/integration/daemon', 'test/integration/client', 'test/integration/containers', 'test/integration/scenarios', 'test/hostile'],
     split: true,
     exclude: {
       'test/integration/daemon/cpuset.test.ts': 'v1 cpuset only (and the UML kernel has no cpuset controller)',
@@ -64,6 +64,20 @@ export const FULL_PLAN: readonly Run[] = [
   { layout: 'v1-comount', paths: SMOKE_V1 },
   { layout: 'hybrid', paths: SMOKE_HYBRID },
 ];
+
+/**
+ * The cgmanager1 suites (Setup/Stats/Freeze/Thaw/Kill, events) were written on a machine whose
+ * CPU UML cannot boot on (see UNBOOTABLE_CPU), so their v2 halves have never run on a real
+ * v2 kernel with memory/cpu/pids controllers. They stay out of CI's plan, where a first run
+ * would gate everything else, until someone has run them with `--full` (which includes them)
+ * or `node dist/test/uml/lane.js --layout v2 FILE` on a machine that boots UML.
+ */
+const NOT_YET_ON_A_REAL_V2_KERNEL: Readonly<Record<string, string>> = Object.fromEntries(
+  ['test/integration/scenarios/container-setup.test.ts', 'test/integration/containers/cgmanager1.test.ts', 'test/integration/daemon/events.test.ts', 'test/integration/containers/events-proxy.test.ts'].map((f) => [
+    f,
+    'not yet run on a real v2 kernel (written where UML cannot boot); in --full',
+  ]),
+);
 
 /**
  * What CI runs (`npm run test:uml`): the full plan above takes well over an hour on a 2-CPU
@@ -83,12 +97,10 @@ export const CI_PLAN: readonly Run[] = [
       'test/integration/daemon/device-acl.test.ts',
       'test/integration/scenarios',
       'test/integration/containers/proxy.test.ts',
-      'test/integration/containers/cgmanager1.test.ts',
-      'test/integration/daemon/events.test.ts',
-      'test/integration/containers/events-proxy.test.ts',
       'test/hostile/reflection.test.ts',
     ],
     split: true,
+    exclude: NOT_YET_ON_A_REAL_V2_KERNEL,
   },
   ...FULL_PLAN.slice(1),
 ];
