@@ -56,4 +56,5 @@ export function runBundle(run: BundleFunction): void {
   run(module.exports, require, module, CODE_FILE, __dirname);
 }
 
-if (require.main === module) runBundle(compileBundle(readFileSync(CODE_FILE, 'utf8')).run);
+// esbuild writes ASCII only (its default charset), so latin1 reads the same text without decoding UTF-8.
+if (require.main === module) runBundle(compileBundle(readFileSync(CODE_FILE, 'latin1')).run);

@@ -8,7 +8,7 @@
 import { INTERFACE_NAME, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
 import * as fs from 'node:fs';
 import type { PeerConnection } from './connection';
-import { ScmRoute } from './scm-route';
+import type { ScmRoute as ScmRouteClass } from './scm-route';
 
 export interface CallRoute {
   readonly kind: 'plain' | 'scm';
@@ -93,5 +93,10 @@ export type RoutePreference = 'auto' | 'plain' | 'scm';
 export function selectRoute(connection: PeerConnection, preference: RoutePreference = 'auto', timeoutMs = 5000): CallRoute {
   const plain = new PlainRoute(connection);
   const scm = preference === 'scm' || (preference === 'auto' && !sharesNamespacesWith(connection.peer.pid));
-  return scm ? new ScmRoute(connection, plain, timeoutMs) : plain;
+  if (!scm) return plain;
+  // Loaded only when chosen: the Scm exchange is the rarer route, and cgm's start-up pays
+  // for every module it evaluates.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ScmRoute } = require('./scm-route') as { ScmRoute: typeof ScmRouteClass };
+  return new ScmRoute(connection, plain, timeoutMs);
 }

@@ -57,7 +57,13 @@ function servePings(server: net.Server): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { marked, mark } = markCode(fs.readFileSync(CODE_FILE, 'utf8'));
+  const code = fs.readFileSync(CODE_FILE, 'utf8');
+  // cgm-bundle.ts reads the code as latin1, which is only right for ASCII (esbuild's default charset).
+  if (/[^\x00-\x7f]/.test(code)) {
+    process.stderr.write(`build-code-cache: ${CODE_FILE} is not ASCII; bundle it with esbuild's default --charset=ascii\n`);
+    process.exit(1);
+  }
+  const { marked, mark } = markCode(code);
   fs.writeFileSync(CODE_FILE, marked);
   fs.rmSync(CACHE_FILE, { force: true });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgm-code-cache-'));
