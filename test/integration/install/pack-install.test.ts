@@ -84,7 +84,7 @@ describe.skipIf(reason !== undefined)(titled('npm pack, npm install -g, run from
 
   it('the tarball holds the built JS, types, man pages, addon sources and dependencies, not tests or builds', () => {
     const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
-    for (const f of ['dist/client/cgm-bundle.js', 'dist/client/index.d.ts', 'dist/daemon/main.js', 'dist/proxy/main.js', 'dist/man/cgm.1', 'dist/man/cgmanager.8', 'dist/man/cgproxy.8', 'addon/binding.gyp', 'addon/src/native.cc', 'systemd/cgmanager.service', 'node_modules/commander/package.json', 'node_modules/dbus-next/package.json', 'node_modules/pino/package.json']) {
+    for (const f of ['dist/client/cgm-bundle.js', 'dist/client/cgm-bundle-code.js', 'dist/client/cgm-bundle-code.cache', 'dist/client/index.d.ts', 'dist/daemon/main.js', 'dist/proxy/main.js', 'dist/man/cgm.1', 'dist/man/cgmanager.8', 'dist/man/cgproxy.8', 'addon/binding.gyp', 'addon/src/native.cc', 'systemd/cgmanager.service', 'node_modules/commander/package.json', 'node_modules/dbus-next/package.json', 'node_modules/pino/package.json']) {
       expect(files).toContain(`package/${f}`);
     }
     expect(files.filter((f) => f.startsWith('package/dist/test/') || f.startsWith('package/addon/build/') || (f.startsWith('package/dist/') && f.endsWith('.map')))).toEqual([]);
@@ -103,6 +103,10 @@ describe.skipIf(reason !== undefined)(titled('npm pack, npm install -g, run from
     env = await startTestDaemon({ named: 2, daemonCommand: [bin('cgmanager')] });
     const ping = await env.run([bin('cgm'), '--socket', env.socket, 'ping'], { env: { PATH } });
     expect(ping).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    // The installed cgm hands V8 the code cache built with the package, and V8 takes it.
+    const loader = path.join(installed, 'dist', 'client', 'cgm-bundle.js');
+    const verdict = execFileSync(process.execPath, ['-e', `const b = require(${JSON.stringify(loader)}); process.stdout.write(String(b.compileBundle(require('node:fs').readFileSync(b.CODE_FILE, 'latin1')).script.cachedDataRejected));`], { encoding: 'utf8' });
+    expect(verdict).toBe('false');
     const list = await env.run([bin('cgm'), '--socket', env.socket, 'listcontrollers'], { env: { PATH } });
     expect(list.code, list.stderr).toBe(0);
     for (const label of env.named) expect(list.stdout.split('\n')).toContain(label);
