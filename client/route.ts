@@ -6,7 +6,7 @@
 // pids and uids, so its calls go out as `<Method>Scm` with one end of a socketpair and
 // the credentials follow as SCM_CREDENTIALS datagrams (reference §6, scm-route.ts).
 import { INTERFACE_NAME, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
-import * as fs from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { PeerConnection } from './connection';
 import type { ScmRoute as ScmRouteClass } from './scm-route';
 
@@ -44,7 +44,7 @@ export class PlainRoute implements CallRoute {
 
 function namespaceInode(pid: number | 'self', kind: 'pid' | 'user'): number | undefined {
   try {
-    return fs.statSync(`/proc/${pid}/ns/${kind}`).ino;
+    return statSync(`/proc/${pid}/ns/${kind}`).ino;
   } catch {
     return undefined;
   }
@@ -52,7 +52,7 @@ function namespaceInode(pid: number | 'self', kind: 'pid' | 'user'): number | un
 
 function readUidMap(pid: number | 'self'): string | undefined {
   try {
-    return fs.readFileSync(`/proc/${pid}/uid_map`, 'utf8');
+    return readFileSync(`/proc/${pid}/uid_map`, 'utf8');
   } catch {
     return undefined;
   }
