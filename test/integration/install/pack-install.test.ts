@@ -65,6 +65,9 @@ describe.skipIf(reason !== undefined)(titled('npm pack, npm install -g, run from
     expect(extras.code, extras.stderr).toBe(0);
     const stage = path.join(tmp, 'stage');
     stagePackage(stage);
+    // A code cache that does not fit, as one built by another Node would not: the install
+    // step must write one for the installing Node (checked below).
+    fs.writeFileSync(path.join(stage, 'dist', 'client', 'cgm-bundle-code.cache'), '// cgm-build another-build\n');
     const npmEnv = { HOME: tmp, npm_config_cache: path.join(tmp, 'npm-cache'), npm_config_update_notifier: 'false', ...(NODE_DIR ? { npm_config_nodedir: NODE_DIR } : {}) };
     const pack = await runCommand(['npm', 'pack', '--ignore-scripts', '--pack-destination', tmp], { cwd: stage, env: { ...CLIENT_ENV, PATH, ...npmEnv }, timeoutMs: 300_000 });
     expect(pack.code, pack.stderr).toBe(0);
@@ -103,7 +106,7 @@ describe.skipIf(reason !== undefined)(titled('npm pack, npm install -g, run from
     env = await startTestDaemon({ named: 2, daemonCommand: [bin('cgmanager')] });
     const ping = await env.run([bin('cgm'), '--socket', env.socket, 'ping'], { env: { PATH } });
     expect(ping).toMatchObject({ code: 0, stdout: '', stderr: '' });
-    // The installed cgm hands V8 the code cache built with the package, and V8 takes it.
+    // The installed cgm hands V8 the code cache the install step wrote, and V8 takes it.
     const loader = path.join(installed, 'dist', 'client', 'cgm-bundle.js');
     const verdict = execFileSync(process.execPath, ['-e', `const b = require(${JSON.stringify(loader)}); process.stdout.write(String(b.compileBundle(require('node:fs').readFileSync(b.CODE_FILE, 'latin1')).script.cachedDataRejected));`], { encoding: 'utf8' });
     expect(verdict).toBe('false');
