@@ -22,38 +22,40 @@ function markCode(code: string): { marked: string; mark: string } {
 
 /**
  * A peer that does just enough for `cgm ping`: the SASL handshake (OK, AGREE_UNIX_FD) and
- * an empty method return for every call. Resolves once the client has hung up.
+ * an empty method return for every call. Unref'd, so that it does not keep this process
+ * alive once the bundle is done. Returns how many calls it answered so far.
  */
-function servePings(server: net.Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.once('connection', (socket) => {
-      let text = '';
-      let authed = false;
-      let open = false;
-      const reader = new MessageReader(1 << 20);
-      socket.on('data', (data: Buffer) => {
-        let rest = data;
-        if (!open) {
-          text += data.toString('latin1');
-          const begin = text.indexOf('BEGIN\r\n');
-          if (!authed && text.includes('AUTH ') && text.includes('\r\n')) {
-            authed = true;
-            socket.write(`OK ${'0'.repeat(32)}\r\n`);
-          }
-          if (begin < 0) return;
-          open = true;
-          socket.write('AGREE_UNIX_FD\r\n');
-          rest = Buffer.from(text.slice(begin + 'BEGIN\r\n'.length), 'latin1');
+function servePings(server: net.Server): () => number {
+  let answered = 0;
+  server.unref();
+  server.on('connection', (socket) => {
+    let text = '';
+    let authed = false;
+    let open = false;
+    const reader = new MessageReader(1 << 20);
+    socket.on('data', (data: Buffer) => {
+      let rest = data;
+      if (!open) {
+        text += data.toString('latin1');
+        const begin = text.indexOf('BEGIN\r\n');
+        if (!authed && text.includes('AUTH ') && text.includes('\r\n')) {
+          authed = true;
+          socket.write(`OK ${'0'.repeat(32)}\r\n`);
         }
-        reader.push(rest);
-        for (let next = reader.next(); next; next = reader.next()) {
-          socket.write(encodeMessage({ type: MessageType.MethodReturn, serial: next.message.serial, replySerial: next.message.serial }));
-        }
-      });
-      socket.on('error', () => undefined);
-      socket.on('close', () => resolve());
+        if (begin < 0) return;
+        open = true;
+        socket.write('AGREE_UNIX_FD\r\n');
+        rest = Buffer.from(text.slice(begin + 'BEGIN\r\n'.length), 'latin1');
+      }
+      reader.push(rest);
+      for (let next = reader.next(); next; next = reader.next()) {
+        socket.write(encodeMessage({ type: MessageType.MethodReturn, serial: next.message.serial, replySerial: next.message.serial }));
+        answered++;
+      }
     });
+    socket.on('error', () => undefined);
   });
+  return () => answered;
 }
 
 async function main(): Promise<void> {
@@ -71,15 +73,19 @@ async function main(): Promise<void> {
   const server = net.createServer().listen(socket);
   try {
     await new Promise((resolve) => server.once('listening', resolve));
-    const served = servePings(server);
+    const answered = servePings(server);
     const { script, run } = compileBundle(marked, false);
-    // The bundle reads its command line and environment as cgm would.
+    // The bundle reads its command line and environment as cgm would, and is done when
+    // nothing is left to do (it sets process.exitCode then), whether it reached us or not.
     process.argv = [process.execPath, CODE_FILE, '--socket', socket, 'ping'];
     delete process.env.CGMANAGER_ROUTE;
+    const done = new Promise<void>((resolve, reject) => {
+      process.once('beforeExit', () => resolve());
+      setTimeout(() => reject(new Error('the bundle\'s ping did not finish within 10 s')), 10_000).unref();
+    });
     runBundle(run);
-    await served;
-    await new Promise((resolve) => setTimeout(resolve, 10)); // cgm's main settles its exit status
-    if ((process.exitCode ?? 0) !== 0) throw new Error('the bundle\'s ping failed');
+    await done;
+    if ((process.exitCode ?? 0) !== 0 || answered() !== 1) throw new Error('the bundle\'s ping failed');
     fs.writeFileSync(CACHE_FILE, Buffer.concat([Buffer.from(`${mark}\n`, 'latin1'), script.createCachedData()]));
   } finally {
     server.close();
@@ -89,5 +95,5 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   process.stderr.write(`build-code-cache: no code cache for cgm (it still works, only starts slower): ${(err as Error).message}\n`);
-  process.exitCode = 0;
+  process.exit(0); // also when the bundle still waits for something
 });
