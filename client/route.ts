@@ -8,7 +8,6 @@
 import { INTERFACE_NAME, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
 import { readFileSync, statSync } from 'node:fs';
 import type { PeerConnection } from './connection';
-import type { ScmRoute as ScmRouteClass } from './scm-route';
 
 export interface CallRoute {
   readonly kind: 'plain' | 'scm';
@@ -90,13 +89,12 @@ export type RoutePreference = 'auto' | 'plain' | 'scm';
  * user namespaces (the daemon reads our credentials with SO_PEERCRED), the Scm
  * variants otherwise, so that the kernel translates our pids and uids.
  */
-export function selectRoute(connection: PeerConnection, preference: RoutePreference = 'auto', timeoutMs = 5000): CallRoute {
+export async function selectRoute(connection: PeerConnection, preference: RoutePreference = 'auto', timeoutMs = 5000): Promise<CallRoute> {
   const plain = new PlainRoute(connection);
   const scm = preference === 'scm' || (preference === 'auto' && !sharesNamespacesWith(connection.peer.pid));
   if (!scm) return plain;
   // Loaded only when chosen: the Scm exchange is the rarer route, and cgm's start-up pays
   // for every module it evaluates.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { ScmRoute } = require('./scm-route') as { ScmRoute: typeof ScmRouteClass };
+  const { ScmRoute } = await import('./scm-route');
   return new ScmRoute(connection, plain, timeoutMs);
 }
