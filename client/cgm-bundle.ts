@@ -2,9 +2,9 @@
 // The installed `cgm` (package.json bin): runs cgm's bundle (cgm-bundle-code.js, esbuild)
 // with V8's code cache for it (cgm-bundle-code.cache, written at build time by
 // cli/build-code-cache.ts after a real `cgm ping`), so that V8 neither compiles the bundle
-// nor the functions a command runs: about 4 ms of cgm's start-up, a third of what it adds
-// to Node's own. Without a usable cache (none, another Node, or another build of the code)
-// the bundle is compiled as usual: slower, same behaviour.
+// nor the functions a command runs: about 4 ms of cgm's start-up (README, "cgm start-up").
+// Without a usable cache (none, another Node, or another build of the code) the bundle is
+// compiled as usual: slower, same behaviour.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Script } from 'node:vm';

@@ -2,8 +2,10 @@
 // bundle, which the installed `cgm` (cgm-bundle.ts) hands to V8 instead of compiling.
 // The cache is taken after the bundle has run `cgm ping` against a stand-in peer in this
 // process, so it holds the bytecode of every function a call runs, not only the top level
-// (a cache of the top level alone saved half as much). Never fails the build: without a
-// cache cgm works, only slower. Usage: node dist/client/cli/build-code-cache.js
+// (a cache of the top level alone saved half as much). Runs again at install (package.json
+// install script), for the installing Node. A failure is one line, not a failed build or
+// install: without a cache cgm works, only slower; only a bundle that is not ASCII, which
+// cgm-bundle.ts could not read, stops the build. Usage: node dist/client/cli/build-code-cache.js
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import * as net from 'node:net';
