@@ -3,7 +3,7 @@
 // status; a closed stdout (cgm … | head) ends quietly instead of with a stack trace.
 // Plain invocations take the fast path (cli/direct.ts); help, options and usage errors
 // load the full command line (cli/program.ts, commander) only when needed.
-import * as fs from 'node:fs';
+import { writeSync } from 'node:fs';
 import { parseDirect } from './cli/direct';
 import { runCommand, type CgmIo } from './cli/run-command';
 
@@ -13,7 +13,7 @@ function writeAll(fd: number, text: string): void {
   let data = Buffer.from(text);
   while (data.length > 0) {
     try {
-      data = data.subarray(fs.writeSync(fd, data));
+      data = data.subarray(writeSync(fd, data));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') continue; // a non-blocking pipe that is full: wait for the reader

@@ -108,7 +108,7 @@ export async function connect(options: ConnectOptions = {}): Promise<CgmanagerCl
   const connection = await PeerConnection.open({ socketPath, timeoutMs, signal: options.signal });
   const route = options.route ?? 'auto';
   if (route !== 'auto' && route !== 'plain' && route !== 'scm') throw new TypeError(`connect: route must be 'auto', 'plain' or 'scm', got ${String(route)}`);
-  return new CgmanagerClient(connection, selectRoute(connection, route, Math.min(timeoutMs || 5000, 5000)));
+  return new CgmanagerClient(connection, await selectRoute(connection, route, Math.min(timeoutMs || 5000, 5000)));
 }
 
 // Node 20 defines Symbol.asyncDispose (as Symbol.for('nodejs.asyncDispose')); older

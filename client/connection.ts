@@ -7,7 +7,6 @@
 // build on Node 20, while the Scm variants need fds and SCM credentials. So the socket
 // is the addon's (connectUnix + openSocket keep received fds and can send credentials)
 // and the bytes are daemon/dbus/wire.ts's (dbus-next's marshallers behind validation).
-import { constants as osConstants } from 'node:os';
 import { AddonLoadError, closeFd, connectUnix, openSocket, peerCred, type NativeSocket, type Ucred } from '../addon';
 import { BodyError, MessageReader, MessageType, ProtocolError, decodeBody, encodeMessage, type Message } from '../daemon/dbus/wire';
 import { CgmanagerError, errorFromConnect, errorFromReply } from './errors';
@@ -508,7 +507,10 @@ async function connectBefore(socketPath: string, deadline: number, signal: Abort
 
 /** 'EPIPE' for 32, as Node names errnos. */
 function errnoName(errno: number): string {
-  const found = Object.entries(osConstants.errno).find(([, n]) => n === errno);
+  // node:os is required here, when a connection fails, not at start-up (it costs cgm 0.1 ms).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { constants } = require('node:os') as typeof import('node:os');
+  const found = Object.entries(constants.errno).find(([, n]) => n === errno);
   return found ? found[0] : `errno ${errno}`;
 }
 

@@ -6,9 +6,8 @@
 // pids and uids, so its calls go out as `<Method>Scm` with one end of a socketpair and
 // the credentials follow as SCM_CREDENTIALS datagrams (reference §6, scm-route.ts).
 import { OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
-import * as fs from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { PeerConnection } from './connection';
-import { ScmRoute } from './scm-route';
 
 export interface CallRoute {
   readonly kind: 'plain' | 'scm';
@@ -44,7 +43,7 @@ export class PlainRoute implements CallRoute {
 
 function namespaceInode(pid: number | 'self', kind: 'pid' | 'user'): number | undefined {
   try {
-    return fs.statSync(`/proc/${pid}/ns/${kind}`).ino;
+    return statSync(`/proc/${pid}/ns/${kind}`).ino;
   } catch {
     return undefined;
   }
@@ -52,7 +51,7 @@ function namespaceInode(pid: number | 'self', kind: 'pid' | 'user'): number | un
 
 function readUidMap(pid: number | 'self'): string | undefined {
   try {
-    return fs.readFileSync(`/proc/${pid}/uid_map`, 'utf8');
+    return readFileSync(`/proc/${pid}/uid_map`, 'utf8');
   } catch {
     return undefined;
   }
@@ -90,8 +89,12 @@ export type RoutePreference = 'auto' | 'plain' | 'scm';
  * user namespaces (the daemon reads our credentials with SO_PEERCRED), the Scm
  * variants otherwise, so that the kernel translates our pids and uids.
  */
-export function selectRoute(connection: PeerConnection, preference: RoutePreference = 'auto', timeoutMs = 5000): CallRoute {
+export async function selectRoute(connection: PeerConnection, preference: RoutePreference = 'auto', timeoutMs = 5000): Promise<CallRoute> {
   const plain = new PlainRoute(connection);
   const scm = preference === 'scm' || (preference === 'auto' && !sharesNamespacesWith(connection.peer.pid));
-  return scm ? new ScmRoute(connection, plain, timeoutMs) : plain;
+  if (!scm) return plain;
+  // Loaded only when chosen: the Scm exchange is the rarer route, and cgm's start-up pays
+  // for every module it evaluates.
+  const { ScmRoute } = await import('./scm-route');
+  return new ScmRoute(connection, plain, timeoutMs);
 }

@@ -1,7 +1,7 @@
 // Where the daemon listens and clients connect (SPEC §2.6): --socket, then
 // CGMANAGER_SOCKET, then /sys/fs/cgroup/cgmanager/sock when /sys/fs/cgroup is a tmpfs
 // (v1 and hybrid hosts) or /run/cgmanager/sock when it is itself cgroup2.
-import * as fs from 'node:fs';
+import { statfsSync } from 'node:fs';
 
 export const CGROUP_BASE = '/sys/fs/cgroup';
 export const LEGACY_SOCKET = '/sys/fs/cgroup/cgmanager/sock';
@@ -12,7 +12,7 @@ const CGROUP2_SUPER_MAGIC = 0x63677270;
 
 export function isCgroup2Mount(dir: string): boolean {
   try {
-    return fs.statfsSync(dir).type === CGROUP2_SUPER_MAGIC;
+    return statfsSync(dir).type === CGROUP2_SUPER_MAGIC;
   } catch {
     return false;
   }

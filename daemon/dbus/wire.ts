@@ -4,15 +4,21 @@
 // handed to dbus-next once its signature is one we expect.
 /* eslint-disable @typescript-eslint/no-require-imports */
 
-// Deep imports, pinned by the exact dbus-next version in package.json.
-const marshall = require('dbus-next/lib/marshall') as (sig: string, data: unknown[], offset?: number, fds?: number[]) => Buffer;
-const DBusBuffer = require('dbus-next/lib/dbus-buffer') as new (
+// Deep imports, pinned by the exact dbus-next version in package.json. Required on first
+// use, not at import: the bodies that need them are rare on the client side (cgm ping
+// needs neither), and loading dbus-next with long and jsbi is a tenth of cgm's start-up.
+type Marshall = (sig: string, data: unknown[], offset?: number, fds?: number[]) => Buffer;
+type DBusBufferClass = new (
   buf: Buffer,
   start: number,
   endian: number,
   fds: number[] | undefined,
   options?: { ayBuffer: boolean },
 ) => { read(signature: string): unknown[]; pos: number };
+let marshallModule: Marshall | undefined;
+let dbusBufferClass: DBusBufferClass | undefined;
+const marshall: Marshall = (...args) => (marshallModule ??= require('dbus-next/lib/marshall') as Marshall)(...args);
+const dbusBuffer = (): DBusBufferClass => (dbusBufferClass ??= require('dbus-next/lib/dbus-buffer') as DBusBufferClass);
 
 export const MessageType = { MethodCall: 1, MethodReturn: 2, Error: 3, Signal: 4 } as const;
 export type MessageTypeValue = (typeof MessageType)[keyof typeof MessageType];
@@ -245,7 +251,7 @@ function decodeVariantDict(buf: Buffer, littleEndian: boolean): Array<[string, [
     const signature = buf.toString('latin1', pos + 1, pos + 1 + sigLength);
     pos += sigLength + 2;
     if (!DICT_VARIANTS.has(signature)) throw new BodyError(`a{sv} variant of type ${signature} is not expected`);
-    const reader = new DBusBuffer(buf.subarray(pos, end), pos, littleEndian ? LITTLE : BIG, []);
+    const reader = new (dbusBuffer())(buf.subarray(pos, end), pos, littleEndian ? LITTLE : BIG, []);
     let value: unknown;
     try {
       [value] = reader.read(signature);
@@ -294,6 +300,7 @@ export function decodeBody(msg: Message, fds: readonly number[]): unknown[] {
   if (msg.signature === 'a{sv}') return [decodeVariantDict(msg.body, msg.littleEndian)];
   if (msg.signature.length > 64 || !DECODABLE.test(msg.signature)) throw new BodyError(`cannot decode signature ${msg.signature}`);
   let values: unknown[];
+  const DBusBuffer = dbusBuffer();
   const reader = new DBusBuffer(msg.body, 0, msg.littleEndian ? LITTLE : BIG, [...fds]);
   try {
     values = reader.read(msg.signature);

@@ -65,6 +65,9 @@ describe.skipIf(reason !== undefined)(titled('npm pack, npm install -g, run from
     expect(extras.code, extras.stderr).toBe(0);
     const stage = path.join(tmp, 'stage');
     stagePackage(stage);
+    // A code cache that does not fit, as one built by another Node would not: the install
+    // step must write one for the installing Node (checked below).
+    fs.writeFileSync(path.join(stage, 'dist', 'client', 'cgm-bundle-code.cache'), '// cgm-build another-build\n');
     const npmEnv = { HOME: tmp, npm_config_cache: path.join(tmp, 'npm-cache'), npm_config_update_notifier: 'false', ...(NODE_DIR ? { npm_config_nodedir: NODE_DIR } : {}) };
     const pack = await runCommand(['npm', 'pack', '--ignore-scripts', '--pack-destination', tmp], { cwd: stage, env: { ...CLIENT_ENV, PATH, ...npmEnv }, timeoutMs: 300_000 });
     expect(pack.code, pack.stderr).toBe(0);
@@ -84,7 +87,7 @@ describe.skipIf(reason !== undefined)(titled('npm pack, npm install -g, run from
 
   it('the tarball holds the built JS, types, man pages, addon sources and dependencies, not tests or builds', () => {
     const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
-    for (const f of ['dist/client/cgm-bundle.js', 'dist/client/index.d.ts', 'dist/daemon/main.js', 'dist/proxy/main.js', 'dist/man/cgm.1', 'dist/man/cgmanager.8', 'dist/man/cgproxy.8', 'addon/binding.gyp', 'addon/src/native.cc', 'systemd/cgmanager.service', 'node_modules/commander/package.json', 'node_modules/dbus-next/package.json', 'node_modules/pino/package.json']) {
+    for (const f of ['dist/client/cgm-bundle.js', 'dist/client/cgm-bundle-code.js', 'dist/client/cgm-bundle-code.cache', 'dist/client/index.d.ts', 'dist/daemon/main.js', 'dist/proxy/main.js', 'dist/man/cgm.1', 'dist/man/cgmanager.8', 'dist/man/cgproxy.8', 'addon/binding.gyp', 'addon/src/native.cc', 'systemd/cgmanager.service', 'node_modules/commander/package.json', 'node_modules/dbus-next/package.json', 'node_modules/pino/package.json']) {
       expect(files).toContain(`package/${f}`);
     }
     expect(files.filter((f) => f.startsWith('package/dist/test/') || f.startsWith('package/addon/build/') || (f.startsWith('package/dist/') && f.endsWith('.map')))).toEqual([]);
@@ -103,6 +106,10 @@ describe.skipIf(reason !== undefined)(titled('npm pack, npm install -g, run from
     env = await startTestDaemon({ named: 2, daemonCommand: [bin('cgmanager')] });
     const ping = await env.run([bin('cgm'), '--socket', env.socket, 'ping'], { env: { PATH } });
     expect(ping).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    // The installed cgm hands V8 the code cache the install step wrote, and V8 takes it.
+    const loader = path.join(installed, 'dist', 'client', 'cgm-bundle.js');
+    const verdict = execFileSync(process.execPath, ['-e', `const b = require(${JSON.stringify(loader)}); process.stdout.write(String(b.compileBundle(require('node:fs').readFileSync(b.CODE_FILE, 'latin1')).script.cachedDataRejected));`], { encoding: 'utf8' });
+    expect(verdict).toBe('false');
     const list = await env.run([bin('cgm'), '--socket', env.socket, 'listcontrollers'], { env: { PATH } });
     expect(list.code, list.stderr).toBe(0);
     for (const label of env.named) expect(list.stdout.split('\n')).toContain(label);
