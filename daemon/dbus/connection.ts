@@ -59,6 +59,9 @@ export class ServerConnection {
   private readonly handshakeFds: number[] = [];
   private corked: Buffer[] | undefined;
   private cgroupFd: number | undefined;
+  /** the last /proc/PID/cgroup read, as bytes and as text (peerCgroupText) */
+  private cgroupBytes: Buffer | undefined;
+  private cgroupText: string | undefined;
   private childLog: Logger | undefined;
   private nextSerial = 1;
   private corkedBytes = 0;
@@ -130,7 +133,13 @@ export class ServerConnection {
     try {
       this.cgroupFd ??= fs.openSync(`/proc/${this.peer.pid}/cgroup`, fs.constants.O_RDONLY);
       const n = fs.readSync(this.cgroupFd, PROC_BUFFER, 0, PROC_BUFFER.length, 0);
-      return PROC_BUFFER.toString('utf8', 0, n);
+      // Read afresh every request (the peer may have been moved); when the bytes are those of
+      // the last read, the same string is returned, so callers can reuse what they parsed.
+      const last = this.cgroupBytes;
+      if (last !== undefined && this.cgroupText !== undefined && last.length === n && PROC_BUFFER.compare(last, 0, n, 0, n) === 0) return this.cgroupText;
+      this.cgroupBytes = Buffer.from(PROC_BUFFER.subarray(0, n));
+      this.cgroupText = PROC_BUFFER.toString('utf8', 0, n);
+      return this.cgroupText;
     } catch {
       return undefined;
     }

@@ -268,9 +268,10 @@ export class DBusServer {
       logRequest(lineLog(), fields, started, error);
       return conn.replyError(m, error.dbusName, error.message);
     }
-    spec.in.forEach(([name], i) => {
+    for (let i = 0; i < spec.in.length; i++) {
+      const name = (spec.in[i] as readonly [string, string])[0];
       if (name === 'controller' || name === 'cgroup' || name === 'key') fields[name] = args[i] as string;
-    });
+    }
     if (this.overLimit.has(conn)) {
       fds.forEach(closeFd);
       const error = new CgmError('LimitsExceeded', `too many connections from uid ${conn.peer.uid} (limit ${this.options.maxConnectionsPerUid})`);
