@@ -281,7 +281,8 @@ export class DBusServer {
       return;
     }
 
-    const owned = new Set(fds);
+    const owned = fds.length > 0 ? new Set(fds) : undefined; // most calls carry no fd
+
     let deferred = false;
     const ctx: CallContext = {
       connection: conn,
@@ -290,7 +291,7 @@ export class DBusServer {
       log,
       fields,
       takeFd: (fd) => {
-        owned.delete(fd);
+        owned?.delete(fd);
         return fd;
       },
       defer: () => {
@@ -306,8 +307,8 @@ export class DBusServer {
       },
     };
     const finish = (result: unknown[] | undefined, error: unknown): void => {
-      owned.forEach(closeFd);
-      owned.clear();
+      owned?.forEach(closeFd);
+      owned?.clear();
       if (error === undefined) {
         try {
           conn.reply(m, spec.outSignature, result ?? []);

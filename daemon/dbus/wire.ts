@@ -294,6 +294,15 @@ const FIELD_ORDER: Array<[keyof OutgoingMessage, number, string]> = [
 const EMPTY = Buffer.alloc(0);
 
 /**
+ * A zero-filled buffer (padding must be zero) carved from Node's shared pool when small:
+ * Buffer.alloc mallocs every one, and replies are made at every call; the native side
+ * copies what it cannot send at once, so nothing keeps a pool slab alive for long.
+ */
+function zeroed(size: number): Buffer {
+  return Buffer.allocUnsafe(size).fill(0);
+}
+
+/**
  * The one-value bodies of most replies and of every error ('s', 'i'), written directly;
  * anything else (arrays, structs, variants) goes through dbus-next's marshaller.
  */
@@ -303,13 +312,13 @@ function encodeScalarBody(signature: string, body: unknown[]): Buffer | undefine
   if (signature === 's' && typeof value === 'string') {
     if (value.includes('\0')) throw new TypeError('a D-Bus string cannot hold a NUL byte');
     const bytes = Buffer.byteLength(value);
-    const out = Buffer.alloc(4 + bytes + 1);
+    const out = zeroed(4 + bytes + 1);
     out.writeUInt32LE(bytes, 0);
     out.write(value, 4, 'utf8');
     return out;
   }
   if (signature === 'i' && Number.isInteger(value) && (value as number) >= -0x80000000 && (value as number) <= 0x7fffffff) {
-    const out = Buffer.alloc(4);
+    const out = zeroed(4);
     out.writeInt32LE(value as number, 0);
     return out;
   }
@@ -385,7 +394,7 @@ export function encodeMessage(m: OutgoingMessage): Buffer {
     fields.push([9, 'u', m.fds.length, 0]);
   }
   const bodyStart = align(size, 8);
-  const out = Buffer.alloc(bodyStart + body.length);
+  const out = zeroed(bodyStart + body.length);
   out[0] = LITTLE;
   out[1] = m.type;
   out[2] = m.flags ?? 0;
