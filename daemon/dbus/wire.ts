@@ -230,6 +230,7 @@ export class BodyError extends Error {
 export function decodeBody(msg: Message, fds: readonly number[]): unknown[] {
   if (msg.signature === '') return [];
   if (msg.signature.length > 64 || !DECODABLE.test(msg.signature)) throw new BodyError(`cannot decode signature ${msg.signature}`);
+  if (FLAT.test(msg.signature)) return decodeFlat(msg);
   let values: unknown[];
   const reader = new DBusBuffer(msg.body, 0, msg.littleEndian ? LITTLE : BIG, [...fds]);
   try {
@@ -239,6 +240,42 @@ export function decodeBody(msg: Message, fds: readonly number[]): unknown[] {
   }
   if (reader.pos !== msg.body.length) throw new BodyError('body has trailing bytes or is truncated');
   assertNoNul(values);
+  return values;
+}
+
+/** Bodies of strings and 32-bit integers only: most calls' (GetValue is 'sss'). */
+const FLAT = /^[siu]{1,16}$/;
+
+/**
+ * Decodes a FLAT body directly (dbus-next's reader allocated a tenth of a call's memory):
+ * the same values, and a BodyError for whatever that reader refuses, a string past the end
+ * or without its NUL, a NUL inside a string, trailing bytes.
+ */
+function decodeFlat(msg: Message): unknown[] {
+  const b = msg.body;
+  const little = msg.littleEndian;
+  const values: unknown[] = [];
+  let pos = 0;
+  for (let i = 0; i < msg.signature.length; i++) {
+    pos = align(pos, 4);
+    if (pos + 4 > b.length) throw new BodyError('malformed body: truncated');
+    const word = little ? b.readUInt32LE(pos) : b.readUInt32BE(pos);
+    pos += 4;
+    const type = msg.signature[i];
+    if (type === 'u') {
+      values.push(word);
+    } else if (type === 'i') {
+      values.push(word | 0);
+    } else {
+      if (word > b.length - pos - 1) throw new BodyError('malformed body: string runs past the end');
+      if (b[pos + word] !== 0) throw new BodyError('malformed body: string not NUL-terminated');
+      const text = b.toString('utf8', pos, pos + word);
+      if (text.includes('\0')) throw new BodyError('string argument contains a NUL byte');
+      values.push(text);
+      pos += word + 1;
+    }
+  }
+  if (pos !== b.length) throw new BodyError('body has trailing bytes or is truncated');
   return values;
 }
 
