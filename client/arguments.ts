@@ -32,7 +32,13 @@ export function assertInt32Arg(method: string, name: string, value: unknown): as
   }
 }
 
-/** Checks `args` against the in-arguments of `spec` (types 's' and 'i'; plain methods only). */
+export function assertUint32Arg(method: string, name: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new TypeError(`${method}: ${name} must be an unsigned 32-bit integer (0..4294967295), got ${describe(value)}`);
+  }
+}
+
+/** Checks `args` against the in-arguments of `spec` (types 's', 'i', 'u', 'ai' and 'a{ss}'; plain methods only). */
 export function assertArgs(spec: MethodSpec, args: readonly unknown[]): void {
   if (args.length !== spec.in.length) {
     throw new TypeError(`${spec.name}: expected ${spec.in.length} argument(s) (${spec.in.map((a) => a[0]).join(', ')}), got ${args.length}`);
@@ -45,6 +51,21 @@ export function assertArgs(spec: MethodSpec, args: readonly unknown[]): void {
         break;
       case 'i':
         assertInt32Arg(spec.name, name, value);
+        break;
+      case 'u':
+        assertUint32Arg(spec.name, name, value);
+        break;
+      case 'ai':
+        if (!Array.isArray(value)) throw new TypeError(`${spec.name}: ${name} must be an array of integers, got ${describe(value)}`);
+        value.forEach((v, j) => assertInt32Arg(spec.name, `${name}[${j}]`, v));
+        break;
+      case 'a{ss}':
+        if (!Array.isArray(value)) throw new TypeError(`${spec.name}: ${name} must be an array of [key, value] string pairs, got ${describe(value)}`);
+        value.forEach((pair, j) => {
+          if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError(`${spec.name}: ${name}[${j}] must be a [key, value] pair`);
+          assertStringArg(spec.name, `${name}[${j}] key`, pair[0]);
+          assertStringArg(spec.name, `${name}[${j}] value`, pair[1]);
+        });
         break;
       default:
         // 'h' (the Scm variants' socket) is added by the Scm route, never by a caller.

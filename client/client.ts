@@ -42,6 +42,60 @@ export interface KeyInfo {
   mode: number;
 }
 
+/** What Setup is to do besides creating the cgroup. */
+export interface SetupSpec {
+  /** hand the cgroup to this uid:gid (as Chown); omitted: no chown */
+  owner?: { uid: number; gid: number };
+  /** key → value, in either cgroup version's names (e.g. 'memory.max': '256M') */
+  limits?: Record<string, string>;
+  /** processes to move in, after the limits */
+  pids?: number[];
+}
+
+/** Setup's report (D-Bus a{sv}). */
+export interface SetupReport {
+  /** hierarchies (ListControllers entries) where the cgroup was made */
+  created: string[];
+  /** hierarchies where it already existed */
+  existed: string[];
+  /** each requested key → the file(s) written, comma-separated (a translated key names its files) */
+  applied: Record<string, string>;
+  moved: number[];
+}
+
+/** Stats' answer (D-Bus a{sv}); counters as numbers (exact below 2^53). */
+export interface CgroupStats {
+  'memory.current'?: number;
+  'memory.peak'?: number;
+  'cpu.usage_usec'?: number;
+  'pids.current'?: number;
+  populated?: boolean;
+  frozen?: boolean;
+}
+
+type VariantDict = Array<[string, [string, unknown]]>;
+
+const NO_OWNER = 0xffffffff;
+
+function dictGet(dict: VariantDict, key: string): unknown {
+  return dict.find(([k]) => k === key)?.[1][1];
+}
+
+export function setupReportFrom(dict: VariantDict): SetupReport {
+  return {
+    created: (dictGet(dict, 'created') as string[] | undefined) ?? [],
+    existed: (dictGet(dict, 'existed') as string[] | undefined) ?? [],
+    applied: Object.fromEntries((dictGet(dict, 'applied') as Array<[string, string]> | undefined) ?? []),
+    moved: (dictGet(dict, 'moved') as number[] | undefined) ?? [],
+  };
+}
+
+export function statsFrom(dict: VariantDict): CgroupStats {
+  const out: Record<string, number | boolean> = {};
+  for (const [key, [, value]] of dict) out[key] = typeof value === 'bigint' ? Number(value) : (value as number | boolean);
+  return out as CgroupStats;
+}
+
 export const DEFAULT_TIMEOUT_MS = 25_000;
 
 /** Connects to the daemon (or a proxy) and authenticates: one round trip. */
@@ -214,6 +268,45 @@ export class CgmanagerClient {
   async listKeys(controller: string, cgroup: string, options?: CallOptions): Promise<KeyInfo[]> {
     const [rows] = await this.invoke('ListKeys', [controller, cgroup], options);
     return (rows as Array<[string, number, number, number]>).map(([name, uid, gid, mode]) => ({ name, uid, gid, mode }));
+  }
+
+  /**
+   * Setup (cgmanager1, api_version 14): the container's cgroup in one call. In every
+   * hierarchy of `controllers` ('all' or a comma list) it creates `cgroup` (relative to the
+   * caller's own), hands it to `owner` (omit: no chown), writes `limits` (either version's
+   * key names; each goes to the hierarchy its controller prefix names) and moves `pids`.
+   * On any failure nothing of it is left and the failing step's error is thrown.
+   */
+  async setup(controllers: string, cgroup: string, spec: SetupSpec = {}, options?: CallOptions): Promise<SetupReport> {
+    if (typeof spec !== 'object' || spec === null) throw new TypeError('Setup: the third argument must be an object ({ owner, limits, pids })');
+    const { owner, limits = {}, pids = [] } = spec;
+    if (owner !== undefined && (typeof owner !== 'object' || owner === null)) throw new TypeError('Setup: owner must be { uid, gid }');
+    if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) throw new TypeError('Setup: limits must be an object of key → value strings');
+    const uid = owner ? owner.uid : NO_OWNER;
+    const gid = owner ? owner.gid : NO_OWNER;
+    const [report] = await this.invoke('Setup', [controllers, cgroup, uid, gid, Object.entries(limits), pids], options);
+    return setupReportFrom(report as VariantDict);
+  }
+
+  /** Stats (cgmanager1): usage of `cgroup` in v2's names on any layout; absent keys are what the layout lacks. */
+  async stats(controllers: string, cgroup: string, options?: CallOptions): Promise<CgroupStats> {
+    const [entries] = await this.invoke('Stats', [controllers, cgroup], options);
+    return statsFrom(entries as VariantDict);
+  }
+
+  /** Freeze (cgmanager1): freezes the subtree (v1 freezer hierarchy, or v2); resolves once every task is frozen. */
+  async freeze(cgroup: string, options?: CallOptions): Promise<void> {
+    await this.invoke('Freeze', [cgroup], options);
+  }
+
+  /** Thaw (cgmanager1): the reverse of freeze; resolves once thawed. */
+  async thaw(cgroup: string, options?: CallOptions): Promise<void> {
+    await this.invoke('Thaw', [cgroup], options);
+  }
+
+  /** Kill (cgmanager1): SIGKILLs every task of the subtree (cgroup.kill, or freeze-kill-thaw); resolves once they are gone. */
+  async kill(cgroup: string, options?: CallOptions): Promise<void> {
+    await this.invoke('Kill', [cgroup], options);
   }
 
   /** The `api_version` property (Properties.Get), for feature detection. */

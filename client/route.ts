@@ -5,7 +5,7 @@
 // A caller outside the daemon's pid or user namespace must let the kernel translate its
 // pids and uids, so its calls go out as `<Method>Scm` with one end of a socketpair and
 // the credentials follow as SCM_CREDENTIALS datagrams (reference §6, scm-route.ts).
-import { INTERFACE_NAME, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
+import { OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
 import * as fs from 'node:fs';
 import type { PeerConnection } from './connection';
 import { ScmRoute } from './scm-route';
@@ -33,7 +33,7 @@ export class PlainRoute implements CallRoute {
       timeoutMs: options.timeoutMs,
       signal: options.signal,
       path: OBJECT_PATH,
-      interface: INTERFACE_NAME,
+      interface: spec.interface,
       member: spec.name,
       signature: spec.inSignature,
       body: [...args],

@@ -3,31 +3,19 @@
 // checks and translates, then read the result. Shared by the client library and cgproxy.
 import { closeFd, openSocket, setPassCred, socketPair, type NativeSocket, type Ucred } from '../addon';
 import { parseErrorDetail } from '../daemon/scm/results';
+import { METHODS_BY_NAME, SCM_SHAPES, type ScmResultKind } from '../daemon/dbus/interface';
+import { decodeBodyBytes } from '../daemon/dbus/wire';
 
-/** How each Scm method's result is encoded on the socket (reference §6.4). */
-export type ScmResultKind = 'status' | 'existed' | 'string' | 'tasks' | 'names' | 'keys';
+/** How each Scm method's result is encoded on the socket (reference §6.4; cgmanager1: the reply body). */
+export type { ScmResultKind };
 
-export const SCM_RESULT_KINDS: Readonly<Record<string, ScmResultKind>> = {
-  GetPidCgroupScm: 'string',
-  GetPidCgroupAbsScm: 'string',
-  CreateScm: 'existed',
-  ChownScm: 'status',
-  ChmodScm: 'status',
-  MovePidScm: 'status',
-  MovePidAbsScm: 'status',
-  GetValueScm: 'string',
-  SetValueScm: 'status',
-  RemoveScm: 'existed',
-  GetTasksScm: 'tasks',
-  GetTasksRecursiveScm: 'tasks',
-  ListChildrenScm: 'names',
-  RemoveOnEmptyScm: 'status',
-  PruneScm: 'status',
-  ListKeysScm: 'keys',
-};
+/** Each Scm method's result encoding, from the interface table. */
+export const SCM_RESULT_KINDS: Readonly<Record<string, ScmResultKind>> = Object.fromEntries([...SCM_SHAPES].map(([name, shape]) => [name, shape.result]));
 
-/** Methods whose exchange carries a second credential after the requestor's. */
-export const SCM_VICTIM_METHODS: ReadonlySet<string> = new Set(['GetPidCgroupScm', 'GetPidCgroupAbsScm', 'MovePidScm', 'MovePidAbsScm', 'ChownScm']);
+/** Methods whose exchange always carries exactly one credential after the requestor's (the 0_0 victim or owner). */
+export const SCM_VICTIM_METHODS: ReadonlySet<string> = new Set(
+  [...SCM_SHAPES].filter(([, shape]) => shape.credentials.length === 1 && !('pids' in shape.credentials[0]!) && !('optional' in shape.credentials[0]! && shape.credentials[0].optional)).map(([name]) => name),
+);
 
 export type ScmValue =
   | { kind: 'status' }
@@ -35,7 +23,9 @@ export type ScmValue =
   | { kind: 'string'; value: string }
   | { kind: 'tasks'; pids: number[] }
   | { kind: 'names'; names: string[] }
-  | { kind: 'keys'; keys: Array<{ name: string; uid: number; gid: number; mode: number }> };
+  | { kind: 'keys'; keys: Array<{ name: string; uid: number; gid: number; mode: number }> }
+  /** cgmanager1: the plain method's reply values */
+  | { kind: 'body'; values: unknown[] };
 
 /** The daemon said no; `name` is the D-Bus error name when the daemon sent one (api_version 11). */
 export class ScmFailure extends Error {
@@ -121,7 +111,10 @@ class DatagramChannel {
 export interface ScmExchange {
   method: string;
   requestor: Ucred;
+  /** the one credential after the requestor's (0_0 victim or owner) */
   victim?: Ucred;
+  /** every credential after the requestor's, in order (overrides victim) */
+  credentials?: Ucred[];
   timeoutMs: number;
   /**
    * Sends the D-Bus call with `fd` as its `h` argument; resolves once it is written (the
@@ -176,8 +169,8 @@ function probeCredentials(creds: readonly Ucred[]): void {
 export async function runScmExchange(x: ScmExchange): Promise<ScmValue> {
   const kind = SCM_RESULT_KINDS[x.method];
   if (!kind) throw new TypeError(`${x.method} is not an Scm method`);
-  const needsVictim = SCM_VICTIM_METHODS.has(x.method);
-  probeCredentials(needsVictim ? [x.requestor, x.victim ?? x.requestor] : [x.requestor]);
+  const extra = x.credentials ?? (SCM_VICTIM_METHODS.has(x.method) ? [x.victim ?? x.requestor] : []);
+  probeCredentials([x.requestor, ...extra]);
   const [mine, theirs] = socketPair(true);
   let channel: DatagramChannel;
   try {
@@ -200,12 +193,19 @@ export async function runScmExchange(x: ScmExchange): Promise<ScmValue> {
     };
     await kickOrCallError('kick');
     channel.send(x.requestor);
-    if (needsVictim) {
+    for (const cred of extra) {
       await kickOrCallError('second kick');
-      channel.send(x.victim ?? x.requestor);
+      channel.send(cred);
     }
     const first = await channel.next(t, 'result');
     switch (kind) {
+      case 'body': {
+        // One datagram: the reply body, or the error detail alone.
+        const detail = parseErrorDetail(first.data);
+        if (detail) throw new ScmFailure(detail.name, detail.message);
+        const plain = METHODS_BY_NAME.get(x.method.slice(0, -3));
+        return { kind, values: decodeBodyBytes(plain?.outSignature ?? '', first.data) };
+      }
       case 'status':
         if (first.data.toString('latin1') !== '1') throw await failure(channel, x.method);
         return { kind };

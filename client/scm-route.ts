@@ -4,74 +4,41 @@
 // the daemon's namespaces, and by cgproxy for every forwarded call.
 import type { Ucred } from '../addon';
 import type { RouteCallOptions } from './route';
-import { INTERFACE_NAME, METHODS_BY_NAME, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
+import { OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
+import { credentialsFrom, replyForCaller, scmArgsFrom, scmFormOfPlain } from '../daemon/scm/shapes';
 import type { PeerConnection } from './connection';
 import { CgmanagerError, codeForDBusName } from './errors';
 import type { CallRoute } from './route';
 import { runScmExchange, ScmFailure, ScmTimeout, type ScmValue } from './scm-call';
 
-interface ScmShape {
-  /** indexes of the plain arguments that the Scm method keeps (the fd is appended) */
-  keep: readonly number[];
-  /** the second credential, built from the plain arguments and the requestor's credential */
-  victim?: (args: readonly unknown[], requestor: Ucred) => Ucred;
-  /** the plain method's reply values */
-  reply(value: ScmValue): unknown[];
-}
-
-// The daemon uses only the victim's pid. Its uid and gid are the requestor's own, which
-// the kernel lets anyone claim (cgproxy sends 0, which a caller that is not root in its
-// user namespace may not: the kernel would refuse the whole credential with EPERM).
-const pidVictim = (index: number) => (args: readonly unknown[], r: Ucred): Ucred => ({ pid: args[index] as number, uid: r.uid, gid: r.gid });
-
-/** Chown's new owner travels as the victim credential; its pid is ours (ignored by the daemon). */
-function chownVictim(args: readonly unknown[]): Ucred {
-  const uid = args[2] as number;
-  const gid = args[3] as number;
-  // A credential always names both ids: chown(2)'s -1 ("leave unchanged") has no Scm form.
-  if (uid < 0 || gid < 0) {
-    throw new CgmanagerError('InvalidArgs', 'Chown through an Scm call cannot leave the uid or gid unchanged (-1): name both', { method: 'ChownScm' });
+/** The plain method's reply values from a decoded Scm result. */
+function replyValues(value: ScmValue): unknown[] {
+  switch (value.kind) {
+    case 'status':
+      return [];
+    case 'existed':
+      return [value.existed];
+    case 'string':
+      return [value.value];
+    case 'tasks':
+      return [value.pids];
+    case 'names':
+      return [value.names];
+    case 'keys':
+      return [value.keys.map((k) => [k.name, k.uid, k.gid, k.mode])];
+    case 'body':
+      return value.values;
   }
-  return { pid: process.pid, uid, gid };
 }
-const none = (): unknown[] => [];
-const existed = (v: ScmValue): unknown[] => [v.kind === 'existed' ? v.existed : -1];
-const text = (v: ScmValue): unknown[] => [v.kind === 'string' ? v.value : ''];
-const pids = (v: ScmValue): unknown[] => [v.kind === 'tasks' ? v.pids : []];
 
-const SHAPES: Readonly<Record<string, ScmShape>> = {
-  GetPidCgroup: { keep: [0], victim: pidVictim(1), reply: text },
-  GetPidCgroupAbs: { keep: [0], victim: pidVictim(1), reply: text },
-  Create: { keep: [0, 1], reply: existed },
-  Chown: { keep: [0, 1], victim: chownVictim, reply: none },
-  Chmod: { keep: [0, 1, 2, 3], reply: none },
-  MovePid: { keep: [0, 1], victim: pidVictim(2), reply: none },
-  MovePidAbs: { keep: [0, 1], victim: pidVictim(2), reply: none },
-  GetValue: { keep: [0, 1, 2], reply: text },
-  SetValue: { keep: [0, 1, 2, 3], reply: none },
-  Remove: { keep: [0, 1, 2], reply: existed },
-  GetTasks: { keep: [0, 1], reply: pids },
-  GetTasksRecursive: { keep: [0, 1], reply: pids },
-  ListChildren: { keep: [0, 1], reply: (v) => [v.kind === 'names' ? v.names : []] },
-  RemoveOnEmpty: { keep: [0, 1], reply: none },
-  Prune: { keep: [0, 1], reply: none },
-  ListKeys: { keep: [0, 1], reply: (v) => [v.kind === 'keys' ? v.keys.map((k) => [k.name, k.uid, k.gid, k.mode]) : []] },
-};
-
-/** Whether a plain method has an Scm variant (Ping and ListControllers do not). */
+/** Whether a plain method has an Scm form in the table (Ping, ListControllers and Watch do not). */
 export function hasScmVariant(method: string): boolean {
-  return method in SHAPES;
+  return scmFormOfPlain(method) !== undefined;
 }
 
 /** This process's own credentials, the default requestor. */
 export function ownCredentials(): Ucred {
   return { pid: process.pid, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-}
-
-function scmSpec(plain: MethodSpec): MethodSpec {
-  const found = METHODS_BY_NAME.get(`${plain.name}Scm`);
-  if (!found) throw new Error(`no Scm variant of ${plain.name}`);
-  return found;
 }
 
 function credentialError(err: unknown, method: string, socketPath: string): CgmanagerError | undefined {
@@ -88,20 +55,26 @@ function credentialError(err: unknown, method: string, socketPath: string): Cgma
  * name when it sent one.
  */
 export async function invokeAsScm(connection: PeerConnection, plain: MethodSpec, args: readonly unknown[], requestor: Ucred, timeoutMs: number): Promise<unknown[]> {
-  const shape = SHAPES[plain.name];
-  if (!shape) throw new Error(`${plain.name} has no Scm variant`);
-  const spec = scmSpec(plain);
-  const body = [...shape.keep.map((i) => args[i]), 0];
+  const form = scmFormOfPlain(plain.name);
+  if (!form) throw new Error(`${plain.name} has no Scm variant`);
+  const { spec, shape } = form;
   const socketPath = connection.socketPath;
+  // A credential always names both ids: chown(2)'s -1 ("leave unchanged") has no Scm form.
+  for (const src of shape.credentials) {
+    if ('owner' in src && !src.optional && ((args[src.owner[0]] as number) < 0 || (args[src.owner[1]] as number) < 0)) {
+      throw new CgmanagerError('InvalidArgs', `${plain.name} through an Scm call cannot leave the uid or gid unchanged (-1): name both`, { method: spec.name });
+    }
+  }
+  const body = [...scmArgsFrom(shape, args), 0];
   let value: ScmValue;
   try {
     value = await runScmExchange({
       method: spec.name,
       requestor,
-      victim: shape.victim?.(args, requestor),
+      credentials: credentialsFrom(shape, args, requestor, process.pid),
       timeoutMs,
       sendCall: (fd) =>
-        connection.call({ path: OBJECT_PATH, interface: INTERFACE_NAME, member: spec.name, signature: spec.inSignature, body, replySignature: '', fds: [fd] }),
+        connection.call({ path: OBJECT_PATH, interface: spec.interface, member: spec.name, signature: spec.inSignature, body, replySignature: '', fds: [fd] }),
     });
   } catch (err) {
     if (err instanceof CgmanagerError) throw err;
@@ -112,7 +85,7 @@ export async function invokeAsScm(connection: PeerConnection, plain: MethodSpec,
     if (err instanceof ScmTimeout) throw new CgmanagerError('NoReply', `${spec.name}: ${err.message}`, { method: spec.name, socketPath });
     throw credentialError(err, spec.name, socketPath) ?? err;
   }
-  return shape.reply(value);
+  return replyForCaller(shape, args, replyValues(value));
 }
 
 /** Sends every call that has an Scm variant that way, as this process. */

@@ -5,9 +5,10 @@
 import type { Ucred } from '../addon';
 import { CgmError, ERROR_NAMES } from '../daemon/errors';
 import type { CallContext, MethodHandler } from '../daemon/dbus/server';
-import { INTERFACE_NAME, METHODS, METHODS_BY_NAME, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
+import { ALL_METHODS, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
 import { mayCallPlain } from '../daemon/policy';
-import { SCM_SHAPES, scmServerHandler, type ScmServerOptions } from '../daemon/scm';
+import { scmServerHandler, transportShape, type ScmServerOptions } from '../daemon/scm';
+import { encodeResult, plainArgsFrom, scmForm, type ScmForm } from '../daemon/scm/shapes';
 import * as R from '../daemon/scm/results';
 import { namespaceInode } from '../daemon/runtime';
 import { CgmanagerError } from '../client/errors';
@@ -53,7 +54,7 @@ function assertPlainAllowed(ctx: CallContext): void {
 }
 
 /** Methods that change nothing, so that sending one twice is harmless. */
-const READ_ONLY: ReadonlySet<string> = new Set(['GetPidCgroup', 'GetPidCgroupAbs', 'GetValue', 'GetTasks', 'GetTasksRecursive', 'ListChildren', 'ListKeys', 'ListControllers']);
+const READ_ONLY: ReadonlySet<string> = new Set(['GetPidCgroup', 'GetPidCgroupAbs', 'GetValue', 'GetTasks', 'GetTasksRecursive', 'ListChildren', 'ListKeys', 'ListControllers', 'Stats']);
 
 /**
  * Runs one upstream call of the plain method `plain`. The upstream connection notices a
@@ -78,7 +79,7 @@ function forwardPlain(options: ForwardOptions, spec: MethodSpec): MethodHandler 
     assertPlainAllowed(ctx);
     return callUpstream(options, spec, (connection) => {
       if (!hasScmVariant(spec.name)) {
-        return connection.call({ path: OBJECT_PATH, interface: INTERFACE_NAME, member: spec.name, signature: spec.inSignature, body: args, replySignature: spec.outSignature });
+        return connection.call({ path: OBJECT_PATH, interface: spec.interface, member: spec.name, signature: spec.inSignature, body: args, replySignature: spec.outSignature });
       }
       return invokeAsScm(connection, spec, args, ctx.peer, options.timeoutMs);
     });
@@ -87,65 +88,35 @@ function forwardPlain(options: ForwardOptions, spec: MethodSpec): MethodHandler 
 
 /** Re-encodes an upstream Scm result (as plain reply values) for our own Scm client. */
 export function encodeForScmClient(scmName: string, values: unknown[]): R.Datagram[] {
-  const [first] = values;
-  switch (scmName) {
-    case 'CreateScm':
-    case 'RemoveScm':
-      return R.existedByte(first as number);
-    case 'GetPidCgroupScm':
-    case 'GetPidCgroupAbsScm':
-    case 'GetValueScm':
-      return R.text(first as string);
-    case 'GetTasksScm':
-    case 'GetTasksRecursiveScm':
-      return R.tasksPayload(first as number[]);
-    case 'ListChildrenScm':
-      return R.childrenPayload(first as string[]);
-    case 'ListKeysScm':
-      return R.keysPayload(first as Array<[string, number, number, number]>);
-    default:
-      return R.ok();
-  }
+  const form = scmForm(scmName);
+  if (!form) throw new Error(`no Scm shape for ${scmName}`);
+  return encodeResult(form, values);
 }
 
-/** The plain arguments an Scm call stands for, given its own arguments and the victim credential. */
-export function plainArgs(plain: MethodSpec, scmArgs: unknown[], victim: Ucred | undefined): unknown[] {
-  switch (plain.name) {
-    case 'GetPidCgroup':
-    case 'GetPidCgroupAbs':
-      return [scmArgs[0], victim?.pid];
-    case 'MovePid':
-    case 'MovePidAbs':
-      return [scmArgs[0], scmArgs[1], victim?.pid];
-    case 'Chown':
-      return [scmArgs[0], scmArgs[1], victim?.uid, victim?.gid];
-    default:
-      return scmArgs;
-  }
-}
-
-function forwardScm(options: ForwardOptions, scm: MethodSpec, plain: MethodSpec): MethodHandler {
-  const shape = SCM_SHAPES.get(scm.name);
-  if (!shape) throw new Error(`no Scm shape for ${scm.name}`);
-  return scmServerHandler(options, shape, async (r, p, v, args) => {
+function forwardScm(options: ForwardOptions, form: ScmForm): MethodHandler {
+  const { plain } = form;
+  return scmServerHandler(options, transportShape(form), async (r, p, _v, args, extra) => {
     // Reference §4.7: a proxy speaks only for the process connected to it.
     if (!sameCred(r, p)) throw new CgmError('AccessDenied', 'chained proxying is not supported: cgproxy forwards only for the connected process itself');
-    const values = await callUpstream(options, plain, (connection) => invokeAsScm(connection, plain, plainArgs(plain, args, v), r, options.timeoutMs));
-    return encodeForScmClient(scm.name, values);
+    const values = await callUpstream(options, plain, (connection) => invokeAsScm(connection, plain, plainArgsFrom(form, args, extra), r, options.timeoutMs));
+    return encodeResult(form, values);
   });
 }
+
+/** Watch and Unwatch (and their Scm forms) come with the events work: not forwarded here. */
+const NOT_FORWARDED: ReadonlySet<string> = new Set(['Watch', 'WatchScm', 'Unwatch', 'UnwatchScm']);
 
 export function createForwardingHandlers(options: ForwardOptions): Map<string, MethodHandler> {
   const handlers = new Map<string, MethodHandler>();
   handlers.set('Ping', () => []);
-  for (const spec of METHODS) {
-    if (spec.name === 'Ping') continue;
+  for (const spec of ALL_METHODS) {
+    if (spec.name === 'Ping' || NOT_FORWARDED.has(spec.name)) continue;
     if (!spec.scm) {
       handlers.set(spec.name, forwardPlain(options, spec));
       continue;
     }
-    const plain = METHODS_BY_NAME.get(spec.name.slice(0, -3));
-    if (plain) handlers.set(spec.name, forwardScm(options, spec, plain));
+    const form = scmForm(spec.name);
+    if (form) handlers.set(spec.name, forwardScm(options, form));
   }
   return handlers;
 }

@@ -1,9 +1,9 @@
 // The cgm subcommands: the original's (reference §10) with their arguments, output and
 // --json shapes, plus `tree`. Each validates its arguments before it connects.
 import type { CgmanagerClient } from '../client';
-import { formatApiVersion, formatCreate, formatKeys, formatNames, formatPidCgroup, formatPids, formatRemove, formatValue, type Output } from './format';
+import { formatApiVersion, formatCreate, formatKeys, formatNames, formatPidCgroup, formatPids, formatRemove, formatSetup, formatStats, formatValue, type Output } from './format';
 import { commandText } from './report';
-import { parseDepth, parseId, parseOctalMode, parsePid, parseRecursive } from './parse';
+import { parseDepth, parseId, parseLimit, parseOctalMode, parseOwner, parsePid, parseRecursive } from './parse';
 import { collectTree, renderTrees, treesJson, TREE_LIMIT_KEYS, type HierarchyTree } from './tree';
 
 export interface CommandContext {
@@ -22,8 +22,8 @@ export interface CgmCommand {
   prints?: string;
   /** the original ignored extra arguments of ping, listcontrollers and apiversion */
   ignoresExtraArgs?: boolean;
-  /** extra options: [flags, description] */
-  options?: ReadonlyArray<readonly [string, string]>;
+  /** extra options: [flags, description, repeatable (each use adds to a list)] */
+  options?: ReadonlyArray<readonly [flags: string, description: string, repeatable?: 'repeatable']>;
   /** prints data, so takes --json */
   printsData: boolean;
   run(ctx: CommandContext, args: ReadonlyArray<string | undefined>, options: Record<string, unknown>): Promise<Output | undefined>;
@@ -228,6 +228,74 @@ export const COMMANDS: readonly CgmCommand[] = [
       '--json: [{"name": string, "uid": number, "gid": number, "mode": number, "modeOctal": string}, ...]',
     printsData: true,
     run: async (ctx, args) => formatKeys(await (await ctx.client()).listKeys(a(args, 0), a(args, 1))),
+  },
+  {
+    name: 'setup',
+    args: ['<controllers>', '<cgroup>'],
+    summary: 'create, delegate, limit and populate a container cgroup in one call (all or nothing)',
+    prints:
+      'One line per item: "created <hierarchy>", "existed <hierarchy>", "applied <key> <file(s) written>", "moved <pid>".\n' +
+      '--json: {"created": [hierarchy], "existed": [hierarchy], "applied": {key: files}, "moved": [pid]}.\n' +
+      'On any failure nothing is left changed and the failing step\'s error is printed.',
+    options: [
+      ['--owner <uid:gid>', 'hand the cgroup to uid:gid (as chown)'],
+      ['--limit <key=value>', 'a limit, in either cgroup version\'s key names (repeatable)', 'repeatable'],
+      ['--pid <pid>', 'a process to move in, after the limits (repeatable)', 'repeatable'],
+    ],
+    printsData: true,
+    run: async (ctx, args, options) => {
+      const owner = options.owner === undefined ? undefined : parseOwner(String(options.owner));
+      const limits: Record<string, string> = {};
+      for (const text of (options.limit as string[] | undefined) ?? []) {
+        const [key, value] = parseLimit(text);
+        limits[key] = value;
+      }
+      const pids = ((options.pid as string[] | undefined) ?? []).map(parsePid);
+      return formatSetup(await (await ctx.client()).setup(a(args, 0), a(args, 1), { owner, limits, pids }));
+    },
+  },
+  {
+    name: 'stats',
+    args: ['<controllers>', '<cgroup>'],
+    summary: "print a cgroup's usage in cgroup v2's names, on any layout",
+    prints:
+      'One "key value" line each for memory.current, memory.peak, cpu.usage_usec, pids.current (numbers), populated, frozen\n' +
+      '(true/false), leaving out what the layout lacks.  --json: {key: number|boolean}',
+    printsData: true,
+    run: async (ctx, args) => formatStats(await (await ctx.client()).stats(a(args, 0), a(args, 1))),
+  },
+  {
+    name: 'freeze',
+    args: ['<cgroup>'],
+    summary: 'freeze every task of a cgroup subtree (returns once frozen)',
+    prints: NOTHING,
+    printsData: false,
+    run: async (ctx, args) => {
+      await (await ctx.client()).freeze(a(args, 0));
+      return undefined;
+    },
+  },
+  {
+    name: 'thaw',
+    args: ['<cgroup>'],
+    summary: 'thaw a frozen cgroup subtree (returns once thawed)',
+    prints: NOTHING,
+    printsData: false,
+    run: async (ctx, args) => {
+      await (await ctx.client()).thaw(a(args, 0));
+      return undefined;
+    },
+  },
+  {
+    name: 'kill',
+    args: ['<cgroup>'],
+    summary: 'SIGKILL every task of a cgroup subtree (returns once they are gone)',
+    prints: NOTHING,
+    printsData: false,
+    run: async (ctx, args) => {
+      await (await ctx.client()).kill(a(args, 0));
+      return undefined;
+    },
   },
   {
     name: 'apiversion',

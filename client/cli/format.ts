@@ -1,6 +1,6 @@
 // What each cgm subcommand prints: the text lines of the original cgm (reference §10),
 // byte for byte, and the --json shape. Pure functions of the call's result.
-import type { KeyInfo } from '../client';
+import type { CgroupStats, KeyInfo, SetupReport } from '../client';
 
 export interface Output {
   /** exact stdout bytes in text mode ('' prints nothing) */
@@ -52,6 +52,24 @@ export function formatKeys(keys: readonly KeyInfo[]): Output {
 /** apiversion: the number and a newline. */
 export function formatApiVersion(version: number): Output {
   return { text: `${version}\n`, json: { apiVersion: version } };
+}
+
+/** setup: what was created, existed, applied and moved, one item per line. */
+export function formatSetup(report: SetupReport): Output {
+  return {
+    text: lines([
+      ...report.created.map((h) => `created ${h}`),
+      ...report.existed.map((h) => `existed ${h}`),
+      ...Object.entries(report.applied).map(([key, files]) => `applied ${key} ${files}`),
+      ...report.moved.map((pid) => `moved ${pid}`),
+    ]),
+    json: report,
+  };
+}
+
+/** stats: `key value` per line. */
+export function formatStats(stats: CgroupStats): Output {
+  return { text: lines(Object.entries(stats).map(([key, value]) => `${key} ${String(value)}`)), json: stats };
 }
 
 /** The bytes written to stdout for `output`. */

@@ -36,6 +36,20 @@ export function parsePid(text: string): number {
   return n;
 }
 
+/** `--owner uid:gid` of cgm setup. */
+export function parseOwner(text: string): { uid: number; gid: number } {
+  const m = /^([^:]*):([^:]*)$/.exec(text);
+  if (!m) throw new UsageError(`bad owner ${quoteArg(text)}: expected uid:gid`);
+  return { uid: parseId(m[1] as string, 'uid'), gid: parseId(m[2] as string, 'gid') };
+}
+
+/** `--limit key=value` of cgm setup (the value may hold '='). */
+export function parseLimit(text: string): [string, string] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new UsageError(`bad limit ${quoteArg(text)}: expected key=value`);
+  return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
 /** `cgm remove c cg [0|1]`: recursive unless the argument is exactly `0`. */
 export function parseRecursive(text: string | undefined): boolean {
   return text !== '0';

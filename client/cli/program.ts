@@ -16,6 +16,8 @@ Arguments:
                 (the cgroup2 hierarchy). create, chown, chmod, chmodfile, remove,
                 removeonempty, prune, movepid, movepidabs and gettasksrecursive also
                 take all, or a comma-separated list such as memory,cpu
+  <controllers> (setup, stats) all, or a comma-separated list; freeze, thaw and
+                kill take none (v1: the freezer hierarchy; else cgroup2)
   <cgroup>      relative to your own cgroup, e.g. x1 or x1/y; '' is your own cgroup
   remove is recursive unless the last argument is exactly 0 (1 is accepted, for
   old scripts); modes are octal (cgm chmod memory x1 755)
@@ -75,7 +77,10 @@ export function buildProgram(io: CgmIo, setExit: (code: number) => void): Comman
       });
     for (const arg of def.args) cmd.argument(arg);
     if (def.printsData) cmd.option('--json', 'print the result as JSON');
-    for (const [flags, description] of def.options ?? []) cmd.option(flags, description);
+    for (const [flags, description, repeatable] of def.options ?? []) {
+      if (repeatable) cmd.option(flags, description, (value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+      else cmd.option(flags, description);
+    }
     if (def.prints) cmd.addHelpText('after', `\nOutput: ${def.prints}\n`);
     cmd.action(async (...params: unknown[]) => {
       const self = params[params.length - 1] as Command;

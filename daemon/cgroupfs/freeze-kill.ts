@@ -21,6 +21,46 @@ export async function waitUntil(isDone: () => boolean, what: string, timeoutMs =
   }
 }
 
+/** How one version's freezer is driven: its write, and whether the state it asked for has settled. */
+export interface FreezerFiles {
+  write(frozen: boolean): void;
+  isSettled(frozen: boolean): boolean;
+}
+
+/** Told of every freezer state the daemon set, once settled (hook for a Frozen signal). */
+export type FrozenListener = (h: Hierarchy, cg: string, frozen: boolean) => void;
+const frozenListeners = new Set<FrozenListener>();
+
+/** Subscribes to every settled freezer change the daemon makes; returns the unsubscribe. */
+export function onFrozenChange(listener: FrozenListener): () => void {
+  frozenListeners.add(listener);
+  return () => frozenListeners.delete(listener);
+}
+
+/**
+ * The one function through which the daemon changes a freezer state (SetValue of
+ * freezer.state or cgroup.freeze, Freeze, Thaw, and the freezes of a kill fallback, on
+ * both versions): writes it, waits until the kernel reports it settled, undoes a freeze
+ * that cannot finish, and tells the listeners.
+ */
+export async function setFreezerState(cgfs: CgroupFs, h: Hierarchy, cg: string, frozen: boolean, files: FreezerFiles): Promise<void> {
+  files.write(frozen);
+  try {
+    await waitUntil(() => files.isSettled(frozen), `freezing ${cgfs.describe(h, cg)}`);
+  } catch (err) {
+    // A freeze that cannot finish is undone rather than left half-frozen (as runc does).
+    if (frozen) thawQuietly(() => files.write(false));
+    throw err;
+  }
+  for (const listener of frozenListeners) {
+    try {
+      listener(h, cg, frozen);
+    } catch {
+      // a listener's failure is its own; the freeze itself succeeded
+    }
+  }
+}
+
 /** Runs a thaw whose own failure must not hide the error that made it necessary. */
 export function thawQuietly(thaw: () => void): void {
   try {

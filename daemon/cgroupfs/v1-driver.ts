@@ -6,7 +6,7 @@ import type { CgroupFs } from './cgroupfs';
 import type { CgroupDriver, SetPlan } from './driver';
 import { removeSubtreeDirs } from './subtree-walk';
 import { seedCpuset } from './cpuset-seed';
-import { killByFreezing, subtreePids, thawQuietly, waitUntil } from './freeze-kill';
+import { killByFreezing, setFreezerState, subtreePids } from './freeze-kill';
 import type { Hierarchy } from './layout';
 import { subtreeActionOf, type SubtreeAction } from './limit-translation';
 import { planGetValue, planSetValue } from './value-plans';
@@ -14,16 +14,11 @@ import { planGetValue, planSetValue } from './value-plans';
 const FREEZER_STATE = 'freezer.state';
 
 /** Writes FROZEN or THAWED and waits until the whole subtree has left FREEZING (Documentation/admin-guide/cgroup-v1/freezer-subsystem.rst). */
-async function setFrozen(cgfs: CgroupFs, h: Hierarchy, cg: string, frozen: boolean): Promise<void> {
-  const want = frozen ? 'FROZEN' : 'THAWED';
-  cgfs.writeFile(h, cg, FREEZER_STATE, `${want}\n`);
-  try {
-    await waitUntil(() => cgfs.readFile(h, cg, FREEZER_STATE, 64).trim() === want, `freezing ${cgfs.describe(h, cg)}`);
-  } catch (err) {
-    // A freeze that cannot finish is undone rather than left half-frozen (as runc does).
-    if (frozen) thawQuietly(() => cgfs.writeFile(h, cg, FREEZER_STATE, 'THAWED\n'));
-    throw err;
-  }
+function setFrozen(cgfs: CgroupFs, h: Hierarchy, cg: string, frozen: boolean): Promise<void> {
+  return setFreezerState(cgfs, h, cg, frozen, {
+    write: (f) => cgfs.writeFile(h, cg, FREEZER_STATE, f ? 'FROZEN\n' : 'THAWED\n'),
+    isSettled: (f) => cgfs.readFile(h, cg, FREEZER_STATE, 64).trim() === (f ? 'FROZEN' : 'THAWED'),
+  });
 }
 
 function planAction(cgfs: CgroupFs, h: Hierarchy, cg: string, key: string, action: SubtreeAction): SetPlan {

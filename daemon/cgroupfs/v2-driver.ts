@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import type { CgroupFs } from './cgroupfs';
 import type { CgroupDriver, SetPlan } from './driver';
 import { removeSubtreeDirs } from './subtree-walk';
-import { killByFreezing, subtreePids, thawQuietly, waitUntil } from './freeze-kill';
+import { killByFreezing, setFreezerState, subtreePids } from './freeze-kill';
 import { HIDDEN_LEAF, type Hierarchy } from './layout';
 import { subtreeActionOf, type SubtreeAction } from './limit-translation';
 import { planGetValue, planSetValue } from './value-plans';
@@ -32,15 +32,11 @@ function isFrozen(cgfs: CgroupFs, h: Hierarchy, cg: string): boolean {
 }
 
 /** Writes cgroup.freeze and waits for cgroup.events to agree ("frozen 1" is reported once every task stopped). */
-async function setFrozen(cgfs: CgroupFs, h: Hierarchy, cg: string, frozen: boolean): Promise<void> {
-  cgfs.writeFile(h, cg, 'cgroup.freeze', frozen ? '1\n' : '0\n');
-  try {
-    await waitUntil(() => isFrozen(cgfs, h, cg) === frozen, `freezing ${cgfs.describe(h, cg)}`);
-  } catch (err) {
-    // A freeze that cannot finish is undone rather than left half-frozen (as runc does).
-    if (frozen) thawQuietly(() => cgfs.writeFile(h, cg, 'cgroup.freeze', '0\n'));
-    throw err;
-  }
+function setFrozen(cgfs: CgroupFs, h: Hierarchy, cg: string, frozen: boolean): Promise<void> {
+  return setFreezerState(cgfs, h, cg, frozen, {
+    write: (f) => cgfs.writeFile(h, cg, 'cgroup.freeze', f ? '1\n' : '0\n'),
+    isSettled: (f) => isFrozen(cgfs, h, cg) === f,
+  });
 }
 
 function planAction(cgfs: CgroupFs, h: Hierarchy, cg: string, action: SubtreeAction): SetPlan {

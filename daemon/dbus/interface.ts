@@ -8,7 +8,7 @@ export const INTERFACE_NAME = 'org.linuxcontainers.cgmanager0_0';
 /** Container-level calls (Setup, Stats, Freeze, Thaw, Kill) and events (Watch and its signals). */
 export const INTERFACE1_NAME = 'org.linuxcontainers.cgmanager1';
 /** Raised by one for each capability we add (README changelog). 10 is the original's last. */
-export const API_VERSION = 13;
+export const API_VERSION = 14;
 
 export type Arg = readonly [name: string, type: string];
 
@@ -23,13 +23,57 @@ export interface MethodSpec {
   readonly outSignature: string;
   /** the Scm variant of a plain method has the same name plus 'Scm' and an 'h' last */
   readonly scm: boolean;
+  /** for an Scm method with a handler here: how it stands for its plain twin (undefined: none, e.g. WatchScm) */
+  readonly scmShape?: ScmShape;
 }
+
+/**
+ * Where one in-argument of an Scm method (before the fd) comes from, given the plain call:
+ * a plain argument as it is, whether the owner credential follows (SetupScm's `chown`), or
+ * how many pid credentials follow (SetupScm's `npids`).
+ */
+export type ScmArgSource = { readonly plain: number } | { readonly ownerGiven: readonly [uid: number, gid: number] } | { readonly count: number };
+
+/**
+ * A credential an Scm call sends after the requestor's (reference §6.2), carrying what the
+ * plain call passes as arguments, so that the kernel translates it across namespaces:
+ * `pid` a victim pid (plain argument index); `owner` a uid and gid (indexes), sent only
+ * when `ownerGiven` says so for an optional one; `pids` one credential per pid of an `ai`.
+ */
+export type ScmCredentialSource =
+  | { readonly pid: number }
+  | { readonly owner: readonly [uid: number, gid: number]; readonly optional?: boolean }
+  | { readonly pids: number };
+
+/**
+ * How the result travels back on the socket: the reference's encodings (§6.4) for 0_0,
+ * and for cgmanager1 `body`: one datagram holding the plain reply body marshalled
+ * little-endian with the plain out signature (the error detail datagram alone on failure).
+ */
+export type ScmResultKind = 'status' | 'existed' | 'string' | 'tasks' | 'names' | 'keys' | 'body';
+
+/** How an Scm method stands for its plain twin: the one description daemon, client, proxy and README use. */
+export interface ScmShape {
+  readonly plain: string;
+  /** one entry per Scm in-argument before the fd */
+  readonly args: readonly ScmArgSource[];
+  readonly credentials: readonly ScmCredentialSource[];
+  readonly result: ScmResultKind;
+  /**
+   * a{sv} replies: the entry `key` lists the pids of plain argument `arg`. The daemon can only
+   * name them in its own pid namespace, so the Scm caller puts back the ones it sent.
+   */
+  readonly echoesPids?: { readonly key: string; readonly arg: number };
+}
+
+/** uid and gid 0xffffffff (both) in Setup: no chown, so SetupScm sends no owner credential. */
+export const NO_OWNER = 0xffffffff;
 
 const c: Arg = ['controller', 's'];
 const cg: Arg = ['cgroup', 's'];
 const fd: Arg = ['sockfd', 'h'];
 
-function method(name: string, inArgs: Arg[], outArgs: Arg[] = [], iface = INTERFACE_NAME): MethodSpec {
+function method(name: string, inArgs: Arg[], outArgs: Arg[] = [], iface = INTERFACE_NAME, scmShape?: ScmShape): MethodSpec {
   return {
     name,
     interface: iface,
@@ -38,48 +82,61 @@ function method(name: string, inArgs: Arg[], outArgs: Arg[] = [], iface = INTERF
     inSignature: inArgs.map((a) => a[1]).join(''),
     outSignature: outArgs.map((a) => a[1]).join(''),
     scm: name.endsWith('Scm'),
+    ...(scmShape ? { scmShape } : {}),
   };
+}
+
+/** The plain arguments at these indexes are kept as they are. */
+const keep = (...indexes: number[]): ScmArgSource[] => indexes.map((plain) => ({ plain }));
+
+/** An Scm method of 0_0: its plain twin is its name without 'Scm'. */
+function scm0(name: string, inArgs: Arg[], args: ScmArgSource[], result: ScmResultKind, credentials: ScmCredentialSource[] = []): MethodSpec {
+  return method(name, inArgs, [], INTERFACE_NAME, { plain: name.slice(0, -3), args, credentials, result });
 }
 
 export const METHODS: readonly MethodSpec[] = [
   method('Ping', [['junk', 'i']]),
-  method('GetPidCgroupScm', [c, fd]),
+  scm0('GetPidCgroupScm', [c, fd], keep(0), 'string', [{ pid: 1 }]),
   method('GetPidCgroup', [c, ['pid', 'i']], [['output', 's']]),
-  method('GetPidCgroupAbsScm', [c, fd]),
+  scm0('GetPidCgroupAbsScm', [c, fd], keep(0), 'string', [{ pid: 1 }]),
   method('GetPidCgroupAbs', [c, ['pid', 'i']], [['output', 's']]),
-  method('CreateScm', [c, cg, fd]),
+  scm0('CreateScm', [c, cg, fd], keep(0, 1), 'existed'),
   method('Create', [c, cg], [['existed', 'i']]),
-  method('ChownScm', [c, cg, fd]),
+  // The new owner travels as the second credential, mapped by the kernel.
+  scm0('ChownScm', [c, cg, fd], keep(0, 1), 'status', [{ owner: [2, 3] }]),
   method('Chown', [c, cg, ['uid', 'i'], ['gid', 'i']]),
-  method('ChmodScm', [c, cg, ['file', 's'], ['mode', 'i'], fd]),
+  scm0('ChmodScm', [c, cg, ['file', 's'], ['mode', 'i'], fd], keep(0, 1, 2, 3), 'status'),
   method('Chmod', [c, cg, ['file', 's'], ['mode', 'i']]),
-  method('MovePidScm', [c, cg, fd]),
+  scm0('MovePidScm', [c, cg, fd], keep(0, 1), 'status', [{ pid: 2 }]),
   method('MovePid', [c, cg, ['pid', 'i']]),
-  method('MovePidAbsScm', [c, cg, fd]),
+  scm0('MovePidAbsScm', [c, cg, fd], keep(0, 1), 'status', [{ pid: 2 }]),
   method('MovePidAbs', [c, cg, ['pid', 'i']]),
-  method('GetValueScm', [c, cg, ['key', 's'], fd]),
+  scm0('GetValueScm', [c, cg, ['key', 's'], fd], keep(0, 1, 2), 'string'),
   method('GetValue', [c, cg, ['key', 's']], [['value', 's']]),
-  method('SetValueScm', [c, cg, ['key', 's'], ['value', 's'], fd]),
+  scm0('SetValueScm', [c, cg, ['key', 's'], ['value', 's'], fd], keep(0, 1, 2, 3), 'status'),
   method('SetValue', [c, cg, ['key', 's'], ['value', 's']]),
-  method('RemoveScm', [c, cg, ['recursive', 'i'], fd]),
+  scm0('RemoveScm', [c, cg, ['recursive', 'i'], fd], keep(0, 1, 2), 'existed'),
   method('Remove', [c, cg, ['recursive', 'i']], [['existed', 'i']]),
-  method('GetTasksScm', [c, cg, fd]),
+  scm0('GetTasksScm', [c, cg, fd], keep(0, 1), 'tasks'),
   method('GetTasks', [c, cg], [['output', 'ai']]),
-  method('GetTasksRecursiveScm', [c, cg, fd]),
+  scm0('GetTasksRecursiveScm', [c, cg, fd], keep(0, 1), 'tasks'),
   method('GetTasksRecursive', [c, cg], [['output', 'ai']]),
-  method('ListChildrenScm', [c, cg, fd]),
+  scm0('ListChildrenScm', [c, cg, fd], keep(0, 1), 'names'),
   method('ListChildren', [c, cg], [['output', 'as']]),
-  method('RemoveOnEmptyScm', [c, cg, fd]),
+  scm0('RemoveOnEmptyScm', [c, cg, fd], keep(0, 1), 'status'),
   method('RemoveOnEmpty', [c, cg]),
-  method('PruneScm', [c, cg, fd]),
+  scm0('PruneScm', [c, cg, fd], keep(0, 1), 'status'),
   method('Prune', [c, cg]),
   method('ListControllers', [], [['output', 'as']]),
-  method('ListKeysScm', [c, cg, fd]),
+  scm0('ListKeysScm', [c, cg, fd], keep(0, 1), 'keys'),
   method('ListKeys', [c, cg], [['output', 'a(suuu)']]),
 ];
 
 const ctls: Arg = ['controllers', 's'];
-const m1 = (name: string, inArgs: Arg[], outArgs: Arg[] = []): MethodSpec => method(name, inArgs, outArgs, INTERFACE1_NAME);
+const m1 = (name: string, inArgs: Arg[], outArgs: Arg[] = [], scmShape?: ScmShape): MethodSpec => method(name, inArgs, outArgs, INTERFACE1_NAME, scmShape);
+/** A cgmanager1 Scm form: the result is the plain reply body. */
+const scm1 = (name: string, inArgs: Arg[], args: ScmArgSource[], credentials: ScmCredentialSource[] = []): MethodSpec =>
+  m1(name, inArgs, [], { plain: name.slice(0, -3), args, credentials, result: 'body' });
 
 /**
  * org.linuxcontainers.cgmanager1. `controllers` is a comma-separated list as cgm takes it
@@ -92,15 +149,23 @@ const m1 = (name: string, inArgs: Arg[], outArgs: Arg[] = []): MethodSpec => met
  */
 export const METHODS1: readonly MethodSpec[] = [
   m1('Setup', [ctls, cg, ['uid', 'u'], ['gid', 'u'], ['limits', 'a{ss}'], ['pids', 'ai']], [['report', 'a{sv}']]),
-  m1('SetupScm', [ctls, cg, ['limits', 'a{ss}'], ['chown', 'b'], ['npids', 'i'], fd]),
+  m1('SetupScm', [ctls, cg, ['limits', 'a{ss}'], ['chown', 'b'], ['npids', 'i'], fd], [], {
+    plain: 'Setup',
+    args: [{ plain: 0 }, { plain: 1 }, { plain: 4 }, { ownerGiven: [2, 3] }, { count: 5 }],
+    credentials: [{ owner: [2, 3], optional: true }, { pids: 5 }],
+    result: 'body',
+    // Setup moves every pid or none, so on success `moved` is the pids as the caller named them.
+    echoesPids: { key: 'moved', arg: 5 },
+  }),
   m1('Stats', [ctls, cg], [['stats', 'a{sv}']]),
-  m1('StatsScm', [ctls, cg, fd]),
+  scm1('StatsScm', [ctls, cg, fd], keep(0, 1)),
   m1('Freeze', [cg]),
-  m1('FreezeScm', [cg, fd]),
+  scm1('FreezeScm', [cg, fd], keep(0)),
   m1('Thaw', [cg]),
-  m1('ThawScm', [cg, fd]),
+  scm1('ThawScm', [cg, fd], keep(0)),
   m1('Kill', [cg]),
-  m1('KillScm', [cg, fd]),
+  scm1('KillScm', [cg, fd], keep(0)),
+  // Watch/Unwatch and their Scm forms: the events work (their shapes and handlers come with it).
   m1('Watch', [cg]),
   m1('WatchScm', [cg, fd]),
   m1('Unwatch', [cg]),
@@ -124,6 +189,11 @@ export const SIGNALS1: readonly SignalSpec[] = [
   signal('OOM', [cg, ['count', 't']]),
   signal('Frozen', [cg, ['state', 'b']]),
 ];
+
+/** Every Scm method that has a shape, by name. */
+export const SCM_SHAPES: ReadonlyMap<string, ScmShape> = new Map(
+  [...METHODS, ...METHODS1].flatMap((m): Array<[string, ScmShape]> => (m.scmShape ? [[m.name, m.scmShape]] : [])),
+);
 
 /** Every method of both interfaces; names are unique across them. */
 export const ALL_METHODS: readonly MethodSpec[] = [...METHODS, ...METHODS1];

@@ -270,7 +270,7 @@ export class DBusServer {
     }
     for (let i = 0; i < spec.in.length; i++) {
       const name = (spec.in[i] as readonly [string, string])[0];
-      if (name === 'controller' || name === 'cgroup' || name === 'key') fields[name] = args[i] as string;
+      if (name === 'controller' || name === 'controllers' || name === 'cgroup' || name === 'key') fields[name] = args[i] as string;
     }
     if (this.overLimit.has(conn)) {
       fds.forEach(closeFd);

@@ -213,7 +213,66 @@ export function parseMessage(buf: Buffer): Message {
 }
 
 /** Signatures whose bodies we decode; anything else is refused before dbus-next sees it. */
-const DECODABLE = /^(?:[sihuobg]|as|ai|au|a\(suuu\))*$/;
+const DECODABLE = /^(?:[sihuobg]|as|ai|au|a\(suuu\)|a\{ss\})*$/;
+
+/** The variant types an a{sv} of ours may hold (cgmanager1's Setup report and Stats). */
+const DICT_VARIANTS: ReadonlySet<string> = new Set(['s', 'i', 'u', 'b', 't', 'as', 'ai', 'a{ss}']);
+
+/**
+ * Decodes an a{sv} body without letting dbus-next parse an arbitrary variant signature:
+ * each variant's signature must be one of DICT_VARIANTS. Entries come back as
+ * [key, [signature, value]], the marshaller's own form.
+ */
+function decodeVariantDict(buf: Buffer, littleEndian: boolean): Array<[string, [string, unknown]]> {
+  const u32 = (p: number): number => {
+    if (p + 4 > buf.length) throw new BodyError('truncated a{sv}');
+    return littleEndian ? buf.readUInt32LE(p) : buf.readUInt32BE(p);
+  };
+  const length = u32(0);
+  let pos = align(4, 8);
+  const end = pos + length;
+  if (end !== buf.length) throw new BodyError('a{sv} length does not match the body');
+  const out: Array<[string, [string, unknown]]> = [];
+  while (pos < end) {
+    pos = align(pos, 8);
+    const keyLength = u32(pos);
+    pos += 4;
+    if (pos + keyLength >= end || buf[pos + keyLength] !== 0) throw new BodyError('bad a{sv} key');
+    const key = buf.toString('utf8', pos, pos + keyLength);
+    pos += keyLength + 1;
+    const sigLength = buf[pos] ?? 0;
+    if (pos + 1 + sigLength >= end || buf[pos + 1 + sigLength] !== 0) throw new BodyError('bad a{sv} variant signature');
+    const signature = buf.toString('latin1', pos + 1, pos + 1 + sigLength);
+    pos += sigLength + 2;
+    if (!DICT_VARIANTS.has(signature)) throw new BodyError(`a{sv} variant of type ${signature} is not expected`);
+    const reader = new DBusBuffer(buf.subarray(pos, end), pos, littleEndian ? LITTLE : BIG, []);
+    let value: unknown;
+    try {
+      [value] = reader.read(signature);
+    } catch (err) {
+      throw new BodyError(`malformed a{sv} value: ${(err as Error).message}`);
+    }
+    pos += reader.pos;
+    out.push([key, [signature, value]]);
+  }
+  if (pos !== end) throw new BodyError('a{sv} entries overrun the array');
+  assertNoNul(out);
+  return out;
+}
+
+/**
+ * Decodes a body held outside a message (a cgmanager1 Scm result datagram: the plain
+ * reply body, little-endian) with the same rules as decodeBody.
+ */
+export function decodeBodyBytes(signature: string, body: Buffer, littleEndian = true): unknown[] {
+  return decodeBody({ signature, body, littleEndian } as Message, []);
+}
+
+/** Marshals a body on its own, little-endian, aligned as if it began a message body. */
+export function encodeBodyBytes(signature: string, values: unknown[]): Buffer {
+  if (signature === '') return EMPTY;
+  return encodeScalarBody(signature, values) ?? encodeArrayBody(signature, values) ?? marshall(signature, values, 0);
+}
 
 export class BodyError extends Error {
   constructor(message: string) {
@@ -228,7 +287,11 @@ export class BodyError extends Error {
  * cgroup name must never be cut short by one).
  */
 export function decodeBody(msg: Message, fds: readonly number[]): unknown[] {
-  if (msg.signature === '') return [];
+  if (msg.signature === '') {
+    if (msg.body.length !== 0) throw new BodyError('body has trailing bytes or is truncated');
+    return [];
+  }
+  if (msg.signature === 'a{sv}') return [decodeVariantDict(msg.body, msg.littleEndian)];
   if (msg.signature.length > 64 || !DECODABLE.test(msg.signature)) throw new BodyError(`cannot decode signature ${msg.signature}`);
   if (FLAT.test(msg.signature)) return decodeFlat(msg);
   let values: unknown[];

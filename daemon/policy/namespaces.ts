@@ -10,7 +10,7 @@ export interface CallerNamespaces {
 }
 
 interface NamespaceRule {
-  needs: 'pid' | 'user';
+  needs: 'pid' | 'user' | 'both';
   message: string;
 }
 
@@ -26,6 +26,8 @@ const RULES: ReadonlyMap<string, NamespaceRule> = new Map([
   ['MovePid', { needs: 'pid', message: 'Escape request from different namespace requires a proxy' }],
   ['MovePidAbs', { needs: 'pid', message: 'Escape request from different namespace requires a proxy' }],
   ['Chown', { needs: 'user', message: 'chown called from different user namespace' }],
+  // cgmanager1: Setup names pids and a uid/gid; the Scm form lets the kernel translate both.
+  ['Setup', { needs: 'both', message: 'Setup called from a different pid or user namespace requires SetupScm (or a proxy)' }],
 ]);
 
 /**
@@ -35,6 +37,6 @@ const RULES: ReadonlyMap<string, NamespaceRule> = new Map([
 export function mayCallPlain(method: string, caller: CallerNamespaces): Decision {
   const rule = RULES.get(method);
   if (rule === undefined) return allow;
-  const same = rule.needs === 'pid' ? caller.samePidNs : caller.sameUserNs;
+  const same = rule.needs === 'pid' ? caller.samePidNs : rule.needs === 'user' ? caller.sameUserNs : caller.samePidNs && caller.sameUserNs;
   return same ? allow : deny(rule.message);
 }

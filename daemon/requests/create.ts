@@ -13,7 +13,8 @@ import { forEachHierarchy, hierarchyList } from './hierarchies';
 
 type Existed = 1 | -1;
 
-interface Made {
+/** A cgroup this call made (Setup removes them again on failure). */
+export interface Made {
   h: Hierarchy;
   cg: string;
 }
@@ -70,7 +71,7 @@ function testOnlyPause(rt: Runtime): void {
  * cgroupfs (kernfs) accepts names longer than NAME_MAX, which most tools cannot handle; refuse
  * them before anything is made in any hierarchy (SPEC §2.5: name length is a limit).
  */
-function assertComponentLengths(cgroup: string): void {
+export function assertComponentLengths(cgroup: string): void {
   for (const component of cgroup.split('/')) {
     if (Buffer.byteLength(component, 'utf8') > MAX_NAME_BYTES) {
       throw new CgmError('InvalidArgs', `cgroup name ${quoteArg(component)} is longer than ${MAX_NAME_BYTES} bytes`);
@@ -88,7 +89,28 @@ function rollback(cgfs: CgroupFs, made: Made[]): void {
   }
 }
 
-function createIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, made: Made[]): Existed {
+/**
+ * Removes cgroups this daemon just made, newest first, each with the hidden v2 leaf a
+ * move may have made in it (Setup's rollback, after its tasks went back). A cgroup that
+ * was populated or given children meanwhile stays.
+ */
+export function removeMade(cgfs: CgroupFs, made: readonly Made[]): void {
+  for (const { h, cg } of [...made].reverse()) {
+    const leaf = cgfs.driver(h).leaf;
+    try {
+      if (leaf && cgfs.isDirectory(h, `${cg}/${leaf}`)) cgfs.rmdir(h, `${cg}/${leaf}`);
+      cgfs.rmdir(h, cg);
+    } catch {
+      // it may have been populated meanwhile; leave it rather than kill anything
+    }
+  }
+}
+
+/**
+ * Create's work in one hierarchy: each missing component of `arg` made (and pushed on
+ * `made`), owned by the requestor. 1 when the cgroup already existed, -1 when made here.
+ */
+export function createIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, made: Made[]): Existed {
   const { cgfs } = rt;
   let current = caller.requestorCgroup(h);
   assertCgroupExists(rt, h, current);

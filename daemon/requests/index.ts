@@ -15,6 +15,9 @@ import { remove } from './remove';
 import { getTasks, getTasksRecursive, listChildren, listKeys } from './listing';
 import { prune, removeOnEmpty } from './auto-removal';
 import { createScmHandlers } from '../scm';
+import { setup, setupReportEntries } from './setup';
+import { stats, statsEntries } from './stats';
+import { changeState } from './freezing';
 
 const s = (v: unknown): string => v as string;
 const n = (v: unknown): number => v as number;
@@ -35,30 +38,50 @@ function plainCaller(rt: Runtime, ctx: CallContext, daemonAsProxy = false): Call
   return new Caller(rt, ctx.peer, daemonAsProxy ? 'daemon' : ctx.peer, () => ctx.connection.peerCgroupText());
 }
 
+/** A method's work for a caller already established (plain: the peer; Scm: the credentials). */
+export type Operation = (rt: Runtime, caller: Caller, args: unknown[]) => unknown[] | Promise<unknown[]>;
+
+/** Every plain method that acts for a caller, by name; the Scm forms run the same ones. */
+export const OPERATIONS: ReadonlyMap<string, Operation> = new Map<string, Operation>([
+  ['GetPidCgroup', (rt, c, [ctl, pid]) => [getPidCgroup(rt, c, s(ctl), n(pid), false)]],
+  ['GetPidCgroupAbs', (rt, c, [ctl, pid]) => [getPidCgroup(rt, c, s(ctl), n(pid), true)]],
+  ['Create', (rt, c, [ctl, cg]) => {
+    const existed = createFair(rt, c, s(ctl), s(cg));
+    return typeof existed === 'number' ? [existed] : existed.then((e) => [e]);
+  }],
+  ['Chown', (rt, c, [ctl, cg, uid, gid]) => (chown(rt, c, s(ctl), s(cg), n(uid), n(gid)), [])],
+  ['Chmod', (rt, c, [ctl, cg, file, mode]) => (chmod(rt, c, s(ctl), s(cg), s(file), n(mode)), [])],
+  ['MovePid', (rt, c, [ctl, cg, pid]) => (movePid(rt, c, s(ctl), s(cg), n(pid), false), [])],
+  ['MovePidAbs', (rt, c, [ctl, cg, pid]) => (movePid(rt, c, s(ctl), s(cg), n(pid), true), [])],
+  ['GetValue', (rt, c, [ctl, cg, key]) => [getValue(rt, c, s(ctl), s(cg), s(key))]],
+  ['SetValue', (rt, c, [ctl, cg, key, value]) => noReply(setValue(rt, c, s(ctl), s(cg), s(key), s(value)))],
+  // Sliced (cgroupfs/walk.ts): these answer asynchronously and never stall other clients.
+  ['Remove', async (rt, c, [ctl, cg, recursive]) => [await remove(rt, c, s(ctl), s(cg), n(recursive))]],
+  ['GetTasks', (rt, c, [ctl, cg]) => [getTasks(rt, c, s(ctl), s(cg))]],
+  ['GetTasksRecursive', async (rt, c, [ctl, cg]) => [await getTasksRecursive(rt, c, s(ctl), s(cg))]],
+  ['ListChildren', async (rt, c, [ctl, cg]) => [await listChildren(rt, c, s(ctl), s(cg))]],
+  ['RemoveOnEmpty', (rt, c, [ctl, cg]) => (removeOnEmpty(rt, c, s(ctl), s(cg)), [])],
+  ['Prune', async (rt, c, [ctl, cg]) => (await prune(rt, c, s(ctl), s(cg)), [])],
+  ['ListKeys', (rt, c, [ctl, cg]) => [listKeys(rt, c, s(ctl), s(cg))]],
+  // cgmanager1
+  ['Setup', async (rt, c, [ctls, cg, uid, gid, limits, pids]) => {
+    const report = await setup(rt, c, { controllers: s(ctls), cgroup: s(cg), uid: n(uid), gid: n(gid), limits: limits as Array<[string, string]>, pids: pids as number[] });
+    return [setupReportEntries(report)];
+  }],
+  ['Stats', (rt, c, [ctls, cg]) => [statsEntries(stats(rt, c, s(ctls), s(cg)))]],
+  ['Freeze', async (rt, c, [cg]) => (await changeState(rt, c, s(cg), 'freeze'), [])],
+  ['Thaw', async (rt, c, [cg]) => (await changeState(rt, c, s(cg), 'thaw'), [])],
+  ['Kill', async (rt, c, [cg]) => (await changeState(rt, c, s(cg), 'kill'), [])],
+]);
+
+/** The Abs methods of a plain call measure from the hierarchy root: the daemon stands in for p. */
+const DAEMON_AS_PROXY: ReadonlySet<string> = new Set(['GetPidCgroupAbs', 'MovePidAbs']);
+
 export function createHandlers(rt: Runtime): Map<string, MethodHandler> {
   const plain: Array<[string, MethodHandler]> = [
     ['Ping', () => []],
     ['ListControllers', () => [rt.layout.listControllers()]],
-    ['GetPidCgroup', (ctx, [c, pid]) => [getPidCgroup(rt, plainCaller(rt, ctx), s(c), n(pid), false)]],
-    ['GetPidCgroupAbs', (ctx, [c, pid]) => [getPidCgroup(rt, plainCaller(rt, ctx, true), s(c), n(pid), true)]],
-    ['Create', (ctx, [c, cg]) => {
-      const existed = createFair(rt, plainCaller(rt, ctx), s(c), s(cg));
-      return typeof existed === 'number' ? [existed] : existed.then((e) => [e]);
-    }],
-    ['Chown', (ctx, [c, cg, uid, gid]) => (chown(rt, plainCaller(rt, ctx), s(c), s(cg), n(uid), n(gid)), [])],
-    ['Chmod', (ctx, [c, cg, file, mode]) => (chmod(rt, plainCaller(rt, ctx), s(c), s(cg), s(file), n(mode)), [])],
-    ['MovePid', (ctx, [c, cg, pid]) => (movePid(rt, plainCaller(rt, ctx), s(c), s(cg), n(pid), false), [])],
-    ['MovePidAbs', (ctx, [c, cg, pid]) => (movePid(rt, plainCaller(rt, ctx, true), s(c), s(cg), n(pid), true), [])],
-    ['GetValue', (ctx, [c, cg, key]) => [getValue(rt, plainCaller(rt, ctx), s(c), s(cg), s(key))]],
-    ['SetValue', (ctx, [c, cg, key, value]) => noReply(setValue(rt, plainCaller(rt, ctx), s(c), s(cg), s(key), s(value)))],
-    // Sliced (cgroupfs/walk.ts): these answer asynchronously and never stall other clients.
-    ['Remove', async (ctx, [c, cg, recursive]) => [await remove(rt, plainCaller(rt, ctx), s(c), s(cg), n(recursive))]],
-    ['GetTasks', (ctx, [c, cg]) => [getTasks(rt, plainCaller(rt, ctx), s(c), s(cg))]],
-    ['GetTasksRecursive', async (ctx, [c, cg]) => [await getTasksRecursive(rt, plainCaller(rt, ctx), s(c), s(cg))]],
-    ['ListChildren', async (ctx, [c, cg]) => [await listChildren(rt, plainCaller(rt, ctx), s(c), s(cg))]],
-    ['RemoveOnEmpty', (ctx, [c, cg]) => (removeOnEmpty(rt, plainCaller(rt, ctx), s(c), s(cg)), [])],
-    ['Prune', async (ctx, [c, cg]) => (await prune(rt, plainCaller(rt, ctx), s(c), s(cg)), [])],
-    ['ListKeys', (ctx, [c, cg]) => [listKeys(rt, plainCaller(rt, ctx), s(c), s(cg))]],
+    ...[...OPERATIONS].map(([name, op]): [string, MethodHandler] => [name, (ctx, args) => op(rt, plainCaller(rt, ctx, DAEMON_AS_PROXY.has(name)), args)]),
   ];
-  return new Map([...plain, ...createScmHandlers(rt)]);
+  return new Map([...plain, ...createScmHandlers(rt, OPERATIONS)]);
 }

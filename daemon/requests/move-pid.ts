@@ -13,10 +13,13 @@ import { processCgroup, readVictim, type Caller } from './caller';
 import { assertCgroupArg, assertPinnedAccess, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
 import { hierarchyList } from './hierarchies';
 import { HeldProcess } from '../proc/held-process';
+import { readProcCgroup } from '../cgroupfs/discover';
 
 interface Move {
   h: Hierarchy;
   from: string;
+  /** `from` as the kernel has it (with the v2 leaf when the task was in one), to move it back exactly */
+  exactFrom: string;
   to: string;
   /** the target cgroup, opened when it was checked: the write goes below this directory (pinned.ts) */
   pinned: PinnedCgroup;
@@ -54,7 +57,32 @@ function ensureTaskFile(rt: Runtime, move: Move): string {
 }
 
 export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup: string, pid: number, abs: boolean): void {
-  const hierarchies = hierarchyList(rt, controller);
+  movePidIn(rt, caller, hierarchyList(rt, controller), cgroup, pid, abs);
+}
+
+/** Where a task was before a move: what moveBack() needs to undo it. */
+export interface DoneMove {
+  readonly h: Hierarchy;
+  /** the kernel's own path: on v2 the hidden leaf when the task was in one, else the cgroup itself */
+  readonly from: string;
+  readonly pid: number;
+}
+
+/**
+ * The task's cgroup exactly as the kernel has it (processCgroup hides the v2 leaf, so a
+ * task put back there would land in the leaf although it was in the cgroup itself).
+ */
+function exactCgroupOf(rt: Runtime, pid: number, h: Hierarchy): string {
+  if (h.version !== 2) return processCgroup(rt, pid, h);
+  const line = readProcCgroup(pid)?.find((l) => l.hierarchyId === 0 && l.controllers.length === 0);
+  return line?.path ?? taskHome(rt, h, processCgroup(rt, pid, h));
+}
+
+/**
+ * MovePid over hierarchies already resolved (Setup moves into the hierarchies it set up);
+ * returns the moves made, for moveBack().
+ */
+export function movePidIn(rt: Runtime, caller: Caller, hierarchies: readonly Hierarchy[], cgroup: string, pid: number, abs: boolean): DoneMove[] {
   const form = abs ? 'movepidabs' : 'movepid';
   assertCgroupArg(cgroup, form);
   assertPid(pid);
@@ -73,7 +101,7 @@ export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup:
       }
       rt.claims.assertFree(h, path, `moving a task into ${rt.cgfs.describe(h, path)}`);
       const pinned = pinCgroup(rt, h, path);
-      plan.push({ h, from, to: path, pinned });
+      plan.push({ h, from, exactFrom: exactCgroupOf(rt, pid, h), to: path, pinned });
       assertPinnedAccess(rt, caller, h, path, pinned, undefined, 'read');
       // The v2 leaf's file is owned like the cgroup's own, so checking the cgroup's file
       // decides before anything is created.
@@ -84,6 +112,7 @@ export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup:
     // (a pid is reused only after the whole pid space has wrapped, not within one write).
     held.assertAlive();
     runPlan(rt, plan, pid);
+    return plan.map(({ h, exactFrom }) => ({ h, from: exactFrom, pid }));
   } finally {
     for (const move of plan) move.pinned.close();
     held.close();
@@ -98,13 +127,18 @@ function runPlan(rt: Runtime, plan: Move[], pid: number): void {
       done.push(move);
     }
   } catch (err) {
-    for (const move of done.reverse()) {
-      try {
-        rt.cgfs.writeFile(move.h, taskHome(rt, move.h, move.from), rt.cgfs.driver(move.h).moveFile, `${pid}\n`);
-      } catch {
-        // best effort; the task may have exited
-      }
-    }
+    moveBack(rt, done.map(({ h, exactFrom }) => ({ h, from: exactFrom, pid })));
     throw err;
+  }
+}
+
+/** Puts tasks back where they were, newest move first (best effort: a task may have exited). */
+export function moveBack(rt: Runtime, moves: readonly DoneMove[]): void {
+  for (const move of [...moves].reverse()) {
+    try {
+      rt.cgfs.writeFile(move.h, move.from, rt.cgfs.driver(move.h).moveFile, `${move.pid}\n`);
+    } catch {
+      // best effort; the task may have exited
+    }
   }
 }

@@ -60,6 +60,43 @@ export function chown(rt: Runtime, caller: Caller, controller: string, cgroup: s
   }
 }
 
+/** A Chown that can still be undone: `undo` restores every owner it changed; either call ends it. */
+export interface ChownDone {
+  undo(): void;
+  release(): void;
+}
+
+/**
+ * Chown of `cgroup` in every one of `hierarchies` (Setup: each must succeed), with Chown's
+ * policy and checks; the cgroups stay opened until undo() or release().
+ */
+export function chownAll(rt: Runtime, caller: Caller, hierarchies: readonly Hierarchy[], cgroup: string, uid: number, gid: number): ChownDone {
+  const decision = mayChown(caller.requestor);
+  if (!decision.allow) throw new CgmError('AccessDenied', decision.reason);
+  assertCgroupArg(cgroup, 'relative');
+  assertIdArg(uid, 'uid');
+  assertIdArg(gid, 'gid');
+  const changed: Previous[] = [];
+  const pins: PinnedCgroup[] = [];
+  const release = (): void => {
+    for (const p of pins.splice(0)) p.close();
+  };
+  try {
+    for (const h of hierarchies) chownIn(rt, caller, h, cgroup, uid, gid, changed, pins);
+  } catch (err) {
+    restore(changed, 'owner');
+    release();
+    throw err;
+  }
+  return {
+    undo: () => {
+      restore(changed, 'owner');
+      release();
+    },
+    release,
+  };
+}
+
 function chownIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, uid: number, gid: number, changed: Previous[], pins: PinnedCgroup[]): void {
   const { cgfs } = rt;
   const { path } = resolveTarget(caller, h, arg, 'relative');

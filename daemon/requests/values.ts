@@ -4,7 +4,7 @@
 // names are translated, and freeze/kill settle before the reply (the hierarchy's driver).
 import { CgmError } from '../errors';
 import type { Hierarchy } from '../cgroupfs/layout';
-import { assertKey, assertSettableKey, assertValue, MAX_VALUE_BYTES } from '../policy';
+import { assertKey, assertSettableKey, assertValue, MAX_VALUE_BYTES, quoteArg } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
 import { assertCgroupAccess, assertPinnedAccess, assertPinnedKeyAccess, assertUnderProxy, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
@@ -50,7 +50,11 @@ export function getValue(rt: Runtime, caller: Caller, controller: string, cgroup
  * killing through a freeze); every other write is done when this returns.
  */
 export function setValue(rt: Runtime, caller: Caller, controller: string, cgroup: string, key: string, value: string): void | Promise<void> {
-  const h = singleHierarchy(rt, controller);
+  return setValueIn(rt, caller, singleHierarchy(rt, controller), cgroup, key, value);
+}
+
+/** SetValue in a hierarchy already resolved (Freeze, Thaw and Kill pick theirs). */
+export function setValueIn(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: string, key: string, value: string): void | Promise<void> {
   assertSettableKey(key);
   assertValue(value);
   const cg = readableCgroup(rt, caller, h, cgroup);
@@ -72,4 +76,66 @@ export function setValue(rt: Runtime, caller: Caller, controller: string, cgroup
   }
   if (done instanceof Promise) return done.finally(() => pinned.close());
   pinned.close();
+}
+
+/** A limit Setup wrote: the files the driver's plan wrote, and how to put back what they held. */
+export interface LimitDone {
+  /** the files written, in order (the key itself, or its translation) */
+  readonly files: readonly string[];
+  /** restores the files' earlier contents (nothing when the cgroup is new: its removal undoes it) */
+  undo(): void;
+  release(): void;
+}
+
+/**
+ * SetValue of one limit in one resolved hierarchy, for Setup: the same checks and the same
+ * driver plan (translation included), but a key that names no file (after translation) is
+ * InvalidArgs naming it, freeze/kill and emulated device keys are refused (Setup has its own
+ * calls for those), and with `remember` the files' contents are read first so undo() can
+ * restore them.
+ */
+export function setLimitIn(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: string, key: string, value: string, remember: boolean): LimitDone {
+  assertSettableKey(key);
+  assertValue(value);
+  if (isEmulatedDeviceKey(h, key)) throw new CgmError('InvalidArgs', `limit ${quoteArg(key)}: device rules on cgroup v2 are set with SetValue, not Setup`);
+  const cg = readableCgroup(rt, caller, h, cgroup);
+  const text = value === '' || value.endsWith('\n') ? value : `${value}\n`;
+  if (Buffer.byteLength(text) > MAX_VALUE_BYTES) throw new CgmError('LimitsExceeded', `value of ${quoteArg(key)} is longer than ${MAX_VALUE_BYTES} bytes`);
+  const pinned = pinCgroup(rt, h, cg);
+  try {
+    const files = pinned.files();
+    const plan = rt.cgfs.driver(h).planSet(rt.cgfs, h, cg, files, key, text);
+    for (const file of plan.files) {
+      if (!files.exists(file)) throw new CgmError('InvalidArgs', `limit ${quoteArg(key)} names no file of ${rt.cgfs.describe(h, cg)} (nor does its translation)`);
+      assertPinnedKeyAccess(rt, caller, h, cg, pinned, file, 'write');
+    }
+    const before: Array<{ file: string; text: string }> = [];
+    if (remember) {
+      for (const file of plan.files) {
+        try {
+          before.push({ file, text: files.read(file, MAX_READ_BYTES).replace(/\n+$/, '') });
+        } catch {
+          throw new CgmError('InvalidArgs', `limit ${quoteArg(key)}: ${file} of the existing ${rt.cgfs.describe(h, cg)} cannot be read back, so Setup could not undo it; set it with SetValue`);
+        }
+      }
+    }
+    if (plan.run() instanceof Promise) throw new Error(`${key} settled asynchronously`); // refused by the caller before
+    return {
+      files: plan.files,
+      undo: () => {
+        for (const b of before.reverse()) {
+          try {
+            files.write(b.file, `${b.text}\n`);
+          } catch {
+            // best effort: an earlier value the kernel no longer takes stays as it is
+          }
+        }
+        pinned.close();
+      },
+      release: () => pinned.close(),
+    };
+  } catch (err) {
+    pinned.close();
+    throw err;
+  }
 }

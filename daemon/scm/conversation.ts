@@ -20,14 +20,17 @@ export interface ScmOutcome {
 }
 
 export interface ConversationSpec {
+  /** one credential follows the requestor's (the 0_0 victim or new owner) */
   needsVictim: boolean;
+  /** how many credentials follow the requestor's (SetupScm: owner and pids); overrides needsVictim */
+  credentials?: number;
   timeoutMs: number;
   /** the failure result to write when a credential is refused */
   failure(error: CgmError): Datagram[];
   /** called with the refused credential before the conversation ends, for the log */
   refused(cred: Ucred | undefined, from: Buffer | undefined): void;
-  /** runs the request once the credentials are in; returns what to write, and the error to log if it failed */
-  run(r: Ucred, v: Ucred | undefined): ScmOutcome | Promise<ScmOutcome>;
+  /** runs the request once the credentials are in (`v` the first after r, `extra` all of them); returns what to write, and the error to log if it failed */
+  run(r: Ucred, v: Ucred | undefined, extra: Ucred[]): ScmOutcome | Promise<ScmOutcome>;
   /** called exactly once at the end with the outcome to log */
   done(error?: unknown): void;
 }
@@ -77,6 +80,9 @@ export class ScmConversation {
   private readonly socket: NativeSocket;
   private phase: 'requestor' | 'victim' | 'finished' = 'requestor';
   private r: Ucred | undefined;
+  /** credentials received after the requestor's */
+  private readonly extra: Ucred[] = [];
+  private readonly wanted: number;
   private timer: NodeJS.Timeout | undefined;
   private ended = false;
 
@@ -86,6 +92,7 @@ export class ScmConversation {
     private readonly own: OwnSocket,
     private readonly spec: ConversationSpec,
   ) {
+    this.wanted = spec.credentials ?? (spec.needsVictim ? 1 : 0);
     try {
       this.socket = openSocket(fd, true, (data, fds, cred, from) => this.onDatagram(fds, cred, from), () => this.onPeerGone());
     } catch (err) {
@@ -130,17 +137,16 @@ export class ScmConversation {
       this.end(new CgmError('InvalidArgs', 'an Scm credential datagram carried no valid SCM_CREDENTIALS'));
       return;
     }
-    if (this.phase === 'requestor') {
-      this.r = cred;
-      if (this.spec.needsVictim) {
-        this.phase = 'victim';
-        this.kick();
-        return;
-      }
-      this.finish(cred, undefined);
-    } else if (this.phase === 'victim' && this.r) {
-      this.finish(this.r, cred);
+    if (this.phase === 'requestor') this.r = cred;
+    else if (this.phase === 'victim') this.extra.push(cred);
+    if (!this.r) return;
+    // Each credential after the requestor's is asked for with its own kick (reference §6.2).
+    if (this.extra.length < this.wanted) {
+      this.phase = 'victim';
+      this.kick();
+      return;
     }
+    this.finish(this.r, this.extra[0]);
   }
 
   private finish(r: Ucred, v: Ucred | undefined): void {
@@ -149,7 +155,7 @@ export class ScmConversation {
     clearTimeout(this.timer);
     let outcome: ScmOutcome | Promise<ScmOutcome>;
     try {
-      outcome = this.spec.run(r, v);
+      outcome = this.spec.run(r, v, this.extra);
     } catch (err) {
       // run() encodes its own failures; reaching here is a bug, so send nothing useful.
       outcome = { datagrams: [], error: err };
@@ -177,7 +183,7 @@ export class ScmConversation {
 
   private onTimeout(): void {
     if (this.phase === 'finished') return;
-    const which = this.phase === 'requestor' ? "requestor's" : "victim's";
+    const which = this.phase === 'requestor' ? "requestor's" : this.wanted === 1 ? "victim's" : `next (${this.extra.length + 1} of ${this.wanted} after the requestor's)`;
     this.end(new CgmError('Timeout', `the Scm peer did not send the ${which} credentials within ${this.spec.timeoutMs} ms`));
   }
 

@@ -8,53 +8,13 @@ import type { CallContext, MethodHandler } from '../dbus/server';
 import type { ServerConnection } from '../dbus/connection';
 import type { Runtime } from '../runtime';
 import { Caller } from '../requests/caller';
-import { createFair } from '../requests/create';
-import { chmod, chown } from '../requests/ownership';
-import { movePid } from '../requests/move-pid';
-import { getPidCgroup } from '../requests/get-pid-cgroup';
-import { getValue, setValue } from '../requests/values';
-import { remove } from '../requests/remove';
-import { getTasks, getTasksRecursive, listChildren, listKeys } from '../requests/listing';
-import { prune, removeOnEmpty } from '../requests/auto-removal';
+import type { Operation } from '../requests';
+import { allScmForms, credentialCount, encodeResult, failureDatagrams, plainArgsFrom, type ScmForm } from './shapes';
 import { admitScmSocket, ScmConversation, type ConversationSpec, type ScmOutcome } from './conversation';
 import type { OwnSocket } from './own-sockets';
 import * as R from './results';
 
 type Datagram = R.Datagram;
-
-interface ScmMethod {
-  /** a second credential follows the requestor's: the victim pid, or Chown's uid/gid */
-  needsVictim: boolean;
-  /** the operation; `args` are the D-Bus arguments without the fd */
-  run(rt: Runtime, caller: Caller, args: unknown[], victim: Ucred | undefined): Datagram[] | Promise<Datagram[]>;
-  failure(): Datagram[];
-}
-
-const s = (v: unknown): string => v as string;
-const n = (v: unknown): number => v as number;
-const victimOf = (v: Ucred | undefined): Ucred => v as Ucred;
-/** R.ok(), once a settling operation (freeze, kill) has finished. */
-const okWhenDone = (done: void | Promise<void>): Datagram[] | Promise<Datagram[]> => (done instanceof Promise ? done.then(() => R.ok()) : R.ok());
-
-const SCM_METHODS: ReadonlyMap<string, ScmMethod> = new Map<string, ScmMethod>([
-  ['GetPidCgroupScm', { needsVictim: true, failure: R.emptyDatagram, run: (rt, c, [ctl], v) => R.text(getPidCgroup(rt, c, s(ctl), victimOf(v).pid, false)) }],
-  ['GetPidCgroupAbsScm', { needsVictim: true, failure: R.emptyDatagram, run: (rt, c, [ctl], v) => R.text(getPidCgroup(rt, c, s(ctl), victimOf(v).pid, true)) }],
-  ['CreateScm', { needsVictim: false, failure: R.failed, run: async (rt, c, [ctl, cg]) => R.existedByte(await createFair(rt, c, s(ctl), s(cg))) }],
-  // The uid and gid to chown to travel as the second credential, mapped by the kernel.
-  ['ChownScm', { needsVictim: true, failure: R.failed, run: (rt, c, [ctl, cg], v) => (chown(rt, c, s(ctl), s(cg), victimOf(v).uid, victimOf(v).gid), R.ok()) }],
-  ['ChmodScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg, file, mode]) => (chmod(rt, c, s(ctl), s(cg), s(file), n(mode)), R.ok()) }],
-  ['MovePidScm', { needsVictim: true, failure: R.failed, run: (rt, c, [ctl, cg], v) => (movePid(rt, c, s(ctl), s(cg), victimOf(v).pid, false), R.ok()) }],
-  ['MovePidAbsScm', { needsVictim: true, failure: R.failed, run: (rt, c, [ctl, cg], v) => (movePid(rt, c, s(ctl), s(cg), victimOf(v).pid, true), R.ok()) }],
-  ['GetValueScm', { needsVictim: false, failure: R.emptyDatagram, run: (rt, c, [ctl, cg, key]) => R.text(getValue(rt, c, s(ctl), s(cg), s(key))) }],
-  ['SetValueScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg, key, value]) => okWhenDone(setValue(rt, c, s(ctl), s(cg), s(key), s(value))) }],
-  ['RemoveScm', { needsVictim: false, failure: R.failed, run: async (rt, c, [ctl, cg, recursive]) => R.existedByte(await remove(rt, c, s(ctl), s(cg), n(recursive))) }],
-  ['GetTasksScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.tasksPayload(getTasks(rt, c, s(ctl), s(cg))) }],
-  ['GetTasksRecursiveScm', { needsVictim: false, failure: R.countFailure, run: async (rt, c, [ctl, cg]) => R.tasksPayload(await getTasksRecursive(rt, c, s(ctl), s(cg))) }],
-  ['ListChildrenScm', { needsVictim: false, failure: R.countFailure, run: async (rt, c, [ctl, cg]) => R.childrenPayload(await listChildren(rt, c, s(ctl), s(cg))) }],
-  ['RemoveOnEmptyScm', { needsVictim: false, failure: R.failed, run: (rt, c, [ctl, cg]) => (removeOnEmpty(rt, c, s(ctl), s(cg)), R.ok()) }],
-  ['PruneScm', { needsVictim: false, failure: R.failed, run: async (rt, c, [ctl, cg]) => (await prune(rt, c, s(ctl), s(cg)), R.ok()) }],
-  ['ListKeysScm', { needsVictim: false, failure: R.countFailure, run: (rt, c, [ctl, cg]) => R.keysPayload(listKeys(rt, c, s(ctl), s(cg))) }],
-]);
 
 const pendingByConnection = new WeakMap<ServerConnection, number>();
 // Each pending request holds an fd and a timer until its peer answers or times out; a uid
@@ -91,13 +51,38 @@ export interface ScmServerOptions {
  * The server side of an Scm method, whatever answers it: the daemon runs the request,
  * cgproxy forwards it. `run` gets r (and v) from the socket and p, the connection's peer.
  */
-export type ScmRun = (requestor: Ucred, proxy: Ucred, victim: Ucred | undefined, args: unknown[]) => Datagram[] | Promise<Datagram[]>;
+export type ScmRun = (requestor: Ucred, proxy: Ucred, victim: Ucred | undefined, args: unknown[], extra: Ucred[]) => Datagram[] | Promise<Datagram[]>;
 
-export function scmServerHandler(options: ScmServerOptions, shape: { needsVictim: boolean; failure(): Datagram[] }, run: ScmRun): MethodHandler {
+/** What the transport needs to know of an Scm method: how many credentials follow r's, and its failure encoding. */
+export interface ScmTransportShape {
+  needsVictim: boolean;
+  /** the count of credentials after r's, from the call's arguments (without the fd); overrides needsVictim */
+  credentials?(args: readonly unknown[]): number;
+  failure(): Datagram[];
+}
+
+/** The transport shape of a table form. */
+export function transportShape(form: ScmForm): ScmTransportShape {
+  const { shape } = form;
+  return {
+    needsVictim: shape.credentials.length === 1 && !('pids' in (shape.credentials[0] as object)) && !(shape.credentials[0] as { optional?: boolean }).optional,
+    credentials: (args) => credentialCount(shape, args),
+    failure: () => failureDatagrams(shape.result),
+  };
+}
+
+export function scmServerHandler(options: ScmServerOptions, shape: ScmTransportShape, run: ScmRun): MethodHandler {
   return (ctx: CallContext, args: unknown[]) => {
     const fd = ctx.takeFd(args[args.length - 1] as number);
     let own: OwnSocket | undefined;
+    const opArgs = args.slice(0, -1);
+    let credentials: number | undefined;
     try {
+      try {
+        credentials = shape.credentials?.(opArgs);
+      } catch (err) {
+        throw new CgmError('InvalidArgs', (err as Error).message);
+      }
       const pending = pendingByConnection.get(ctx.connection) ?? 0;
       if (pending >= options.maxPendingPerConnection) {
         throw new CgmError('LimitsExceeded', `too many Scm requests waiting on this connection (limit ${options.maxPendingPerConnection})`);
@@ -115,7 +100,6 @@ export function scmServerHandler(options: ScmServerOptions, shape: { needsVictim
       throw err;
     }
     const done = ctx.defer();
-    const opArgs = args.slice(0, -1);
     const peer = ctx.peer;
     const failed = (error: unknown): ScmOutcome => {
       const named = error instanceof CgmError ? error : new CgmError('Failed', 'internal error (see the daemon log)');
@@ -129,17 +113,23 @@ export function scmServerHandler(options: ScmServerOptions, shape: { needsVictim
     };
     const spec: ConversationSpec = {
       needsVictim: shape.needsVictim,
+      ...(credentials !== undefined ? { credentials } : {}),
       timeoutMs: options.timeoutMs,
       failure: (error) => failed(error).datagrams,
       refused: (cred, from) => {
         ctx.fields.reflected = { ...cred, from: from?.toString('latin1').replace(/\0/g, '@') };
       },
-      run: (r, v) => {
+      run: (r, v, extra) => {
         ctx.fields.requestor = r;
         ctx.fields.proxy = peer;
         if (v && shape.needsVictim) ctx.fields.victim = v;
+        else if (extra.length > 0) {
+          // SetupScm may pass up to 1024: the log line names the first few and the count.
+          ctx.fields.credentials = extra.slice(0, 8);
+          ctx.fields.credentialCount = extra.length;
+        }
         try {
-          const result = run(r, peer, v, opArgs);
+          const result = run(r, peer, v, opArgs, extra);
           if (result instanceof Promise) return result.then((datagrams) => ({ datagrams }), failed);
           return { datagrams: result };
         } catch (error) {
@@ -164,15 +154,27 @@ export function scmServerHandler(options: ScmServerOptions, shape: { needsVictim
 }
 
 /** The shape of each Scm method: whether a victim credential follows, and its failure encoding. */
-export const SCM_SHAPES: ReadonlyMap<string, { needsVictim: boolean; failure(): Datagram[] }> = new Map(
-  [...SCM_METHODS].map(([name, m]) => [name, { needsVictim: m.needsVictim, failure: m.failure }]),
-);
+export const SCM_SHAPES: ReadonlyMap<string, ScmTransportShape> = new Map(allScmForms().map((form) => [form.spec.name, transportShape(form)]));
 
-export function createScmHandlers(rt: Runtime): Array<[string, MethodHandler]> {
+/**
+ * A handler for every Scm form of the table whose plain twin has an operation: the
+ * credentials become the plain arguments, the operation runs for r with p the peer, and
+ * its reply values are written in the form's result encoding.
+ */
+export function createScmHandlers(rt: Runtime, operations: ReadonlyMap<string, Operation>): Array<[string, MethodHandler]> {
   const options = { timeoutMs: rt.options.scmTimeoutMs, maxPendingPerConnection: rt.options.maxPendingScm, maxPendingPerUid: rt.options.maxPendingScmPerUid };
-  return [...SCM_METHODS].map(([name, method]) => [
-    name,
-    scmServerHandler(options, method, (r, p, v, args) => method.run(rt, new Caller(rt, r, p), args, v)),
-  ]);
+  return allScmForms().flatMap((form): Array<[string, MethodHandler]> => {
+    const op = operations.get(form.plain.name);
+    if (!op) return [];
+    return [
+      [
+        form.spec.name,
+        scmServerHandler(options, transportShape(form), (r, p, _v, args, extra) => {
+          const values = op(rt, new Caller(rt, r, p), plainArgsFrom(form, args, extra));
+          return values instanceof Promise ? values.then((v) => encodeResult(form, v)) : encodeResult(form, values);
+        }),
+      ],
+    ];
+  });
 }
 

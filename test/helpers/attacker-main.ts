@@ -6,7 +6,8 @@
 // Run: node attacker-main.js SOCKET
 import * as fs from 'node:fs';
 import { closeFd, openSocket, setPassCred, socketPair, type NativeSocket, type Ucred } from '../../addon';
-import { SCM_RESULT_KINDS, SCM_VICTIM_METHODS, type ScmValue } from '../../client/scm-call';
+import { SCM_RESULT_KINDS, type ScmValue } from '../../client/scm-call';
+import { credentialsFrom, scmArgsFrom, scmFormOfPlain } from '../../daemon/scm/shapes';
 import { parseErrorDetail } from '../../daemon/scm/results';
 import { METHODS_BY_NAME } from '../../daemon/dbus/interface';
 import { encodeWithRawStrings, methodCall, RawClient } from './raw-client';
@@ -73,18 +74,11 @@ function sendScmCall(client: RawClient, method: string, args: unknown[], fd: num
   });
 }
 
-/** The Scm call's D-Bus arguments and second credential for plain `method`(args). */
-function toScm(method: string, args: unknown[], own: Ucred): { method: string; args: unknown[]; victim: Ucred } {
-  const plain = METHODS_BY_NAME.get(method);
-  const scm = METHODS_BY_NAME.get(`${method}Scm`);
-  if (!plain || !scm) throw new Error(`${method} has no Scm variant`);
-  const names = new Set(scm.in.map(([name]) => name));
-  const byName = new Map(plain.in.map(([name], i) => [name, args[i]]));
-  const victim = { ...own };
-  if (byName.has('pid')) victim.pid = Number(byName.get('pid'));
-  if (byName.has('uid')) victim.uid = Number(byName.get('uid'));
-  if (byName.has('gid')) victim.gid = Number(byName.get('gid'));
-  return { method: scm.name, args: plain.in.flatMap(([name], i) => (names.has(name) ? [args[i]] : [])), victim };
+/** The Scm call's D-Bus arguments and the credentials after the requestor's, for plain `method`(args) (the interface table's shape). */
+function toScm(method: string, args: unknown[], own: Ucred): { method: string; args: unknown[]; extra: Ucred[] } {
+  const form = scmFormOfPlain(method);
+  if (!form) throw new Error(`${method} has no Scm variant`);
+  return { method: form.spec.name, args: scmArgsFrom(form.shape, args), extra: credentialsFrom(form.shape, args, own, own.pid) };
 }
 
 /** Refuses a claim the kernel will refuse before the daemon is asked (as client/scm-call.ts does). */
@@ -112,6 +106,8 @@ function isFailure(method: string, d: Buffer): boolean {
       return !['1', '2'].includes(d.toString('latin1'));
     case 'string':
       return d.length === 0;
+    case 'body':
+      return parseErrorDetail(d) !== undefined;
     default:
       return d.length < 4 || d.readInt32LE(0) < 0;
   }
@@ -127,7 +123,7 @@ async function scmCall(client: RawClient, req: Extract<AttackRequest, { op: 'scm
   const own: Ucred = { pid: process.pid, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   const timeoutMs = req.timeoutMs ?? 5000;
   const call = toScm(req.method, req.args, own);
-  const creds = SCM_VICTIM_METHODS.has(call.method) ? [req.requestor ?? own, call.victim] : [req.requestor ?? own];
+  const creds = [req.requestor ?? own, ...call.extra];
   const refused = probe(creds);
   if (refused < 0) return { ok: false, code: ERRNO_NAMES[-refused] ?? `errno ${-refused}`, message: 'the kernel refused a credential' };
   const [mine, theirs] = socketPair(true);
@@ -148,7 +144,8 @@ async function scmCall(client: RawClient, req: Extract<AttackRequest, { op: 'scm
     const first = await ch.next(timeoutMs);
     if (first === undefined) return { ok: false, scmTimeout: true, message: 'no result' };
     if (!isFailure(call.method, first)) return { ok: true, datagrams: [first.toString('latin1')] };
-    const detail = await ch.next(DETAIL_WAIT_MS);
+    // cgmanager1 forms: the failure is the error detail itself.
+    const detail = SCM_RESULT_KINDS[call.method] === 'body' ? first : await ch.next(DETAIL_WAIT_MS);
     const parsed = detail ? parseErrorDetail(detail) : undefined;
     return { ok: false, scmFailure: true, errorName: parsed?.name, message: parsed?.message ?? `${call.method} failed` };
   } finally {

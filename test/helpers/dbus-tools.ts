@@ -2,6 +2,7 @@
 // daemon's peer-to-peer socket, and the reading of their results into one shape.
 import { busctlError, dbusSendError, gdbusError, parseBusctlJson, parseDbusSendReply, parseGVariantText } from './client-output';
 import type { RunResult } from './processes';
+import { METHODS_BY_NAME } from '../../daemon/dbus/interface';
 
 export const TOOLS = ['gdbus', 'busctl', 'dbus-send'] as const;
 export type Tool = (typeof TOOLS)[number];
@@ -33,7 +34,8 @@ export interface CallResult {
 /** 'Create' → our interface; 'org.freedesktop.DBus.Peer.Ping' → that interface. */
 export function splitMethod(method: string): { iface: string; member: string } {
   const dot = method.lastIndexOf('.');
-  return dot < 0 ? { iface: INTERFACE, member: method } : { iface: method.slice(0, dot), member: method.slice(dot + 1) };
+  // A bare name is a method of the table, on its own interface (0_0 or cgmanager1).
+  return dot < 0 ? { iface: METHODS_BY_NAME.get(method)?.interface ?? INTERFACE, member: method } : { iface: method.slice(0, dot), member: method.slice(dot + 1) };
 }
 
 /** Splits a D-Bus signature into its complete single types ('sa(suuu)i' → ['s', 'a(suuu)', 'i']). */

@@ -41,6 +41,8 @@ export function methodCall(method: string, signature = '', body: unknown[] = [],
  */
 export function encodeWithRawStrings(message: Omit<OutgoingMessage, 'serial'>, serial: number): Buffer {
   const body = message.body ?? [];
+  // Without NUL bytes the marshaller encodes it as it is (any type, e.g. Setup's a{ss} and ai).
+  if (!body.some((v) => typeof v === 'string' && v.includes('\0'))) return encodeMessage({ ...message, serial });
   const standIn = body.map((v) => (typeof v === 'string' ? v.replace(/\0/g, 'X') : v));
   const frame = encodeMessage({ ...message, serial, body: standIn });
   const bodyLen = frame.readUInt32LE(4);

@@ -83,6 +83,7 @@ export const CI_PLAN: readonly Run[] = [
       'test/integration/daemon/device-acl.test.ts',
       'test/integration/scenarios',
       'test/integration/containers/proxy.test.ts',
+      'test/integration/containers/cgmanager1.test.ts',
       'test/hostile/reflection.test.ts',
       'test/hostile/kept-fds.test.ts',
     ],

@@ -46,3 +46,18 @@ describe('cgm output formats', () => {
     expect(render(formatValue('a\nb'), true)).toBe('{"value":"a\\nb"}\n');
   });
 });
+
+describe('cgmanager1 outputs', () => {
+  it('setup: one line per created/existed hierarchy, applied key and moved pid; --json is the report', async () => {
+    const { formatSetup } = await import('../../../client/cli/format');
+    const report = { created: ['memory', 'cpu'], existed: ['pids'], applied: { 'memory.max': 'memory.limit_in_bytes', 'cpu.max': 'cpu.cfs_period_us,cpu.cfs_quota_us' }, moved: [42] };
+    const out = formatSetup(report);
+    expect(out.text).toBe('created memory\ncreated cpu\nexisted pids\napplied memory.max memory.limit_in_bytes\napplied cpu.max cpu.cfs_period_us,cpu.cfs_quota_us\nmoved 42\n');
+    expect(out.json).toEqual(report);
+  });
+
+  it('stats: "key value" lines in the order given', async () => {
+    const { formatStats } = await import('../../../client/cli/format');
+    expect(formatStats({ 'memory.current': 4096, 'pids.current': 1, populated: true, frozen: false }).text).toBe('memory.current 4096\npids.current 1\npopulated true\nfrozen false\n');
+  });
+});

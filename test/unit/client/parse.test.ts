@@ -78,3 +78,14 @@ describe('quoteArg', () => {
     expect(quoteArg(arg)).toBe(quoted);
   });
 });
+
+describe('cgm setup options', () => {
+  it('--owner takes uid:gid, --limit key=value (the value may hold =)', async () => {
+    const { parseOwner, parseLimit, UsageError } = await import('../../../client/cli/parse');
+    expect(parseOwner('1000:1001')).toEqual({ uid: 1000, gid: 1001 });
+    for (const bad of ['1000', '1000:', ':1', 'a:b', '1:2:3']) expect(() => parseOwner(bad)).toThrow(UsageError);
+    expect(parseLimit('memory.max=256M')).toEqual(['memory.max', '256M']);
+    expect(parseLimit('io.max=8:0 rbps=1')).toEqual(['io.max', '8:0 rbps=1']);
+    for (const bad of ['memory.max', '=1']) expect(() => parseLimit(bad)).toThrow(UsageError);
+  });
+});

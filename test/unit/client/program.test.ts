@@ -57,7 +57,7 @@ describe('cgm command table', () => {
   it('every command that prints data takes --json, the others do not', () => {
     const data = COMMANDS.filter((c) => c.printsData).map((c) => c.name);
     expect(data.sort()).toEqual(
-      ['apiversion', 'create', 'getpidcgroup', 'getpidcgroupabs', 'gettasks', 'gettasksrecursive', 'getvalue', 'listchildren', 'listcontrollers', 'listkeys', 'remove', 'tree'].sort(),
+      ['apiversion', 'create', 'getpidcgroup', 'getpidcgroupabs', 'gettasks', 'gettasksrecursive', 'getvalue', 'listchildren', 'listcontrollers', 'listkeys', 'remove', 'setup', 'stats', 'tree'].sort(),
     );
   });
 });
@@ -158,5 +158,17 @@ describe('cgm with only global options', () => {
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/^Usage: cgm/);
     }
+  });
+});
+
+describe('cgm setup without a daemon', () => {
+  it('collects repeated --limit and --pid, and refuses a bad one before connecting', async () => {
+    const r = await cgm('setup', 'all', 'c1', '--limit', 'memory.max=1G', '--limit', 'nokey', '--pid', '1');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/bad limit nokey: expected key=value/);
+    // Well-formed: it gets as far as connecting (nothing listens here).
+    const ok = await cgm('setup', 'all', 'c1', '--limit', 'memory.max=1G', '--limit', 'pids.max=5', '--pid', '1', '--owner', '1000:1000');
+    expect(ok.code).toBe(1);
+    expect(ok.stderr).not.toMatch(/bad|usage/);
   });
 });

@@ -113,7 +113,8 @@ describe('wire mutation fuzzing', () => {
     expect(corpus.length).toBeGreaterThan(34 * 3);
     for (const entry of corpus) {
       const outcomes = runOne(entry.bytes, entry.fds);
-      const decodable = !/Properties\.(GetAll reply|Set)/.test(entry.name);
+      // a{sv} (GetAll's reply, cgmanager1's reports) has its own bounded decoder; Set's variant is never decoded.
+      const decodable = !/Properties\.Set/.test(entry.name);
       expect(outcomes, entry.name).toEqual(['message', decodable ? 'decoded' : 'bodyError', 'needMore']);
     }
   });

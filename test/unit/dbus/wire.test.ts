@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   BodyError,
   decodeBody,
+  decodeBodyBytes,
+  encodeBodyBytes,
   decodeIntVariant,
   encodeMessage,
   Flag,
@@ -394,7 +396,21 @@ describe('decodeBody errors', () => {
     expect(() => decodeBody(withBody('as', body), [])).toThrow(/NUL/);
   });
 
-  it.each(['v', 'a{sv}', 'r', '(s)', 'ay', 'aas', 'a(sv)', 'x', 'd', 'a', 'z', 's'.repeat(65)])('refuses to decode signature %s', (signature) => {
+  it('decodes an a{sv} of the expected variant types (cgmanager1 reports) and refuses any other variant type', () => {
+    const entries = [['a', ['t', 5n]], ['b', ['b', true]], ['c', ['as', ['x']]], ['d', ['a{ss}', [['k', 'v']]]], ['e', ['ai', [1, -2]]]];
+    expect(decodeBodyBytes('a{sv}', encodeBodyBytes('a{sv}', [entries]))).toEqual([entries]);
+    expect(decodeBodyBytes('a{sv}', encodeBodyBytes('a{sv}', [[]]))).toEqual([[]]);
+    for (const bad of [['v', ['i', 1]], ['a{sv}', []], ['d', 1.5], ['(s)', ['x']], ['ay', Buffer.from('x')]] as const) {
+      expect(() => decodeBodyBytes('a{sv}', encodeBodyBytes('a{sv}', [[['k', bad]]]))).toThrow(/not expected/);
+    }
+    // Truncated and over-long bodies are refused, never read past.
+    const good = encodeBodyBytes('a{sv}', [entries]);
+    for (const cut of [4, 12, good.length - 1]) expect(() => decodeBodyBytes('a{sv}', good.subarray(0, cut))).toThrow(BodyError);
+    expect(() => decodeBodyBytes('a{sv}', Buffer.concat([good, Buffer.alloc(8)]))).toThrow(BodyError);
+    expect(() => decodeBodyBytes('a{sv}', encodeBodyBytes('a{sv}', [[['k', ['s', 'a\0b']]]]))).toThrow();
+  });
+
+  it.each(['v', 'r', '(s)', 'ay', 'aas', 'a(sv)', 'x', 'd', 'a', 'z', 's'.repeat(65)])('refuses to decode signature %s', (signature) => {
     // A body of a few zero bytes: the refusal must come before dbus-next looks at it.
     expect(() => decodeBody(withBody(signature, Buffer.alloc(16)), [])).toThrow(/cannot decode signature/);
   });
