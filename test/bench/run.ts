@@ -89,11 +89,14 @@ async function waitForSocket(socket: string): Promise<void> {
   throw new Error(`daemon did not answer on ${socket}`);
 }
 
-function startDaemon(dir: string, level: string, name = level, extra: string[] = []): { child: ChildProcess; socket: string } {
+/** CGM_BENCH_DAEMON: another build's dist/daemon/main.js for the reference comparison (before/after). */
+const COMPARED_DAEMON = process.env.CGM_BENCH_DAEMON;
+
+function startDaemon(dir: string, level: string, name = level, extra: string[] = [], main = path.join(ROOT, 'dist', 'daemon', 'main.js')): { child: ChildProcess; socket: string } {
   const socket = path.join(dir, `sock-${name}`);
   // Through sh for `ulimit -n`: thousands of held connections need as many fds (and as
   // many /proc/PID/cgroup fds); exec keeps the daemon's pid the child's.
-  const argv = [path.join(ROOT, 'dist', 'daemon', 'main.js'), '--socket', socket, '--log-level', level, '--log-file', path.join(dir, `daemon-${name}.log`), ...extra];
+  const argv = [main, '--socket', socket, '--log-level', level, '--log-file', path.join(dir, `daemon-${name}.log`), ...extra];
   const child = spawn('/bin/sh', ['-c', 'ulimit -n 65536 2>/dev/null; exec "$0" "$@"', process.execPath, ...argv], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -375,7 +378,8 @@ async function referenceSection(out: string[], x: ReferenceContext): Promise<voi
   // The reference resolves the cgroup argument against the bench's own cgroup, as the daemon does.
   const ref = await startReference(tools.reference, path.join(tmp, 'ref.sock'), path.dirname(baseFs));
   daemons.push(ref);
-  const d = startDaemon(tmp, 'info', 'ref-compare', ['--max-connections-per-uid', String(HELD_CONNECTIONS + 100)]);
+  if (COMPARED_DAEMON) out.push(`  (daemon: ${COMPARED_DAEMON})`);
+  const d = startDaemon(tmp, 'info', 'ref-compare', ['--max-connections-per-uid', String(HELD_CONNECTIONS + 100)], COMPARED_DAEMON);
   daemons.push(d.child);
   await waitForSocket(d.socket);
   const servers = { ref: { pid: ref.pid as number, socket: path.join(tmp, 'ref.sock') }, daemon: { pid: d.child.pid as number, socket: d.socket } };
@@ -406,11 +410,24 @@ async function referenceSection(out: string[], x: ReferenceContext): Promise<voi
   progress(`reference: ${HELD_CONNECTIONS} connections`);
   const held = await holdConnections(tools.loadgen, servers.daemon, msg, HELD_CONNECTIONS);
   await stopDaemon(d.child);
+
+  // The C reference logs nothing; the daemon logs every request at info by default.
+  progress('reference: daemon with the request log at warn');
+  const w = startDaemon(tmp, 'warn', 'ref-compare-warn', [], COMPARED_DAEMON);
+  daemons.push(w.child);
+  await waitForSocket(w.socket);
+  const warnServer = { pid: w.child.pid as number, socket: w.socket };
+  const warnRuns = [closedRun(tools.loadgen, servers.ref, msg, 8, LOAD_SECONDS), closedRun(tools.loadgen, warnServer, msg, 8, LOAD_SECONDS), closedRun(tools.loadgen, warnServer, msg, 8, LOAD_SECONDS)];
+  const refWarnSide = warnRuns[0] as Closed;
+  const warn8 = best(warnRuns[1] as Closed, warnRuns[2] as Closed);
+  await stopDaemon(w.child);
   await stopDaemon(ref);
 
   const cpuRatio = eight.daemon.cpuPerCallUs / eight.ref.cpuPerCallUs;
   out.push(line('  C reference: CPU per GetValue, 8 connections', fmt(eight.ref.cpuPerCallUs)));
   out.push(targetLine('  daemon: CPU per GetValue, 8 connections', fmt(eight.daemon.cpuPerCallUs), cpuRatio, '<= 1.7x', cpuRatio <= 1.7));
+  const refBest = Math.min(eight.ref.cpuPerCallUs, refWarnSide.cpuPerCallUs);
+  out.push(line('  daemon, request log at warn: CPU per GetValue', `${fmt(warn8.cpuPerCallUs)}   ${(warn8.cpuPerCallUs / refBest).toFixed(2).padStart(5)}x C ref`));
   out.push(line('  C reference: saturation, 64 connections', `${satRef.toFixed(0)} calls/s`));
   out.push(targetLine('  daemon: saturation, 64 connections', `${satDaemon.toFixed(0)} calls/s`, satDaemon / satRef, '>= 0.7x', satDaemon / satRef >= 0.7));
   out.push(line('  C reference / daemon CPU per call at saturation', `${fmt(sat.ref.cpuPerCallUs)} / ${fmt(sat.daemon.cpuPerCallUs)}`));
