@@ -426,8 +426,10 @@ async function referenceSection(out: string[], x: ReferenceContext): Promise<voi
   const cpuRatio = eight.daemon.cpuPerCallUs / eight.ref.cpuPerCallUs;
   out.push(line('  C reference: CPU per GetValue, 8 connections', fmt(eight.ref.cpuPerCallUs)));
   out.push(targetLine('  daemon: CPU per GetValue, 8 connections', fmt(eight.daemon.cpuPerCallUs), cpuRatio, '<= 1.7x', cpuRatio <= 1.7));
-  const refBest = Math.min(eight.ref.cpuPerCallUs, refWarnSide.cpuPerCallUs);
-  out.push(line('  daemon, request log at warn: CPU per GetValue', `${fmt(warn8.cpuPerCallUs)}   ${(warn8.cpuPerCallUs / refBest).toFixed(2).padStart(5)}x C ref`));
+  out.push(line('  C reference: CPU per GetValue, run next to the warn one', fmt(refWarnSide.cpuPerCallUs)));
+  out.push(
+    `${'  daemon, request log at warn: CPU per GetValue'.padEnd(52)} ${fmt(warn8.cpuPerCallUs).padStart(22)}   ${(warn8.cpuPerCallUs / refWarnSide.cpuPerCallUs).toFixed(2).padStart(5)}x C ref  (the reference logs nothing)`,
+  );
   out.push(line('  C reference: saturation, 64 connections', `${satRef.toFixed(0)} calls/s`));
   out.push(targetLine('  daemon: saturation, 64 connections', `${satDaemon.toFixed(0)} calls/s`, satDaemon / satRef, '>= 0.7x', satDaemon / satRef >= 0.7));
   out.push(line('  C reference / daemon CPU per call at saturation', `${fmt(sat.ref.cpuPerCallUs)} / ${fmt(sat.daemon.cpuPerCallUs)}`));
