@@ -119,27 +119,6 @@ export class PinnedCgroup {
     }
   }
 
-  /**
-   * write(), done on libuv's thread pool: for writes that can block in the kernel for
-   * milliseconds (moving a task waits for an RCU grace period), so the daemon's one thread
-   * keeps serving others. The path is the same /proc/self/fd/N/<file> (threads share our fd
-   * table); the caller keeps this open until the promise settles.
-   */
-  writeAsync(file: string, value: string): Promise<void> {
-    const path = this.path(file);
-    return new Promise((resolve, reject) => {
-      fs.open(path, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW, (openErr, fd) => {
-        if (openErr) return reject(errorFromErrno(openErr, `cannot open ${this.describe(file)}`));
-        fs.write(fd, value, (writeErr) => {
-          fs.close(fd, () => {
-            if (writeErr) reject(errorFromErrno(writeErr, `cannot write ${JSON.stringify(value.replace(/\n$/, ''))} to ${this.describe(file)}`));
-            else resolve();
-          });
-        });
-      });
-    });
-  }
-
   chmod(file: string | undefined, mode: number): void {
     try {
       fs.chmodSync(this.path(file), mode);

@@ -18,7 +18,6 @@ const MAX_HELD_FDS = 64;
 // Why reading from the peer is paused; reading resumes when no reason is left.
 const PAUSED_FOR_OUTPUT = 1;
 const PAUSED_FOR_TURN = 2;
-const PAUSED_FOR_CALL = 4;
 const PROC_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 export interface ConnectionEvents {
@@ -242,7 +241,6 @@ export class ServerConnection {
     }
     try {
       for (;;) {
-        if (this.pausedBy !== 0) return false; // a call of this batch holds the rest (holdCalls)
         if (this.queuedOutput > this.limits.maxQueuedOutput) return true;
         if (this.reader.buffered > 0 && !this.events.mayProcess(this)) {
           this.pause(PAUSED_FOR_TURN);
@@ -268,20 +266,6 @@ export class ServerConnection {
     } finally {
       if (this.corked?.length === 0) this.corked = undefined; // nothing to send: no write at the end of the turn
     }
-  }
-
-  /**
-   * Handles no further call of this peer until the returned function is called (once): a
-   * call answered later keeps the peer's calls in order (server.ts inOrder).
-   */
-  holdCalls(): () => void {
-    this.pause(PAUSED_FOR_CALL);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.resume(PAUSED_FOR_CALL);
-    };
   }
 
   private pause(reason: number): void {

@@ -32,19 +32,6 @@ export interface CallContext {
 
 export type MethodHandler = (ctx: CallContext, args: unknown[]) => unknown[] | Promise<unknown[]>;
 
-/** Answers whose connection reads no further call until they settle (inOrder). */
-const ORDERED = new WeakSet<Promise<unknown>>();
-
-/**
- * Marks a handler's promise so that its connection handles no later call before it settles:
- * work moved off the daemon's thread (MovePid's writes) keeps each connection's calls in the
- * order they came, as when it ran inline; other connections go on meanwhile.
- */
-export function inOrder<T>(answer: Promise<T>): Promise<T> {
-  ORDERED.add(answer);
-  return answer;
-}
-
 export interface ServerOptions {
   listenFd: number;
   handlers: ReadonlyMap<string, MethodHandler>;
@@ -343,7 +330,6 @@ export class DBusServer {
       return finish(undefined, err);
     }
     if (outcome instanceof Promise) {
-      if (ORDERED.has(outcome)) outcome.finally(conn.holdCalls()).catch(() => undefined);
       this.begin(conn);
       outcome
         .then(

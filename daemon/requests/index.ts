@@ -2,13 +2,13 @@
 // reference §4.6, builds the caller from the connection's credentials (r = p) and runs
 // the operation. The Scm variants run the same operations with r and v from the fd.
 import { CgmError } from '../errors';
-import { inOrder, type CallContext, type MethodHandler } from '../dbus/server';
+import type { CallContext, MethodHandler } from '../dbus/server';
 import { mayCallPlain } from '../policy';
 import type { Runtime } from '../runtime';
 import { Caller, sameNamespaces } from './caller';
 import { createFair } from './create';
 import { chmod, chown } from './ownership';
-import { movePidOffThread } from './move-pid';
+import { movePid } from './move-pid';
 import { getPidCgroup } from './get-pid-cgroup';
 import { getValue, setValue } from './values';
 import { remove } from './remove';
@@ -51,10 +51,8 @@ export const OPERATIONS: ReadonlyMap<string, Operation> = new Map<string, Operat
   }],
   ['Chown', (rt, c, [ctl, cg, uid, gid]) => (chown(rt, c, s(ctl), s(cg), n(uid), n(gid)), [])],
   ['Chmod', (rt, c, [ctl, cg, file, mode]) => (chmod(rt, c, s(ctl), s(cg), s(file), n(mode)), [])],
-  // The writes that move the task run off the daemon's thread (move-pid.ts); the
-  // connection's later calls wait for them (inOrder), other connections do not.
-  ['MovePid', (rt, c, [ctl, cg, pid]) => inOrder(movePidOffThread(rt, c, s(ctl), s(cg), n(pid), false).then(() => []))],
-  ['MovePidAbs', (rt, c, [ctl, cg, pid]) => inOrder(movePidOffThread(rt, c, s(ctl), s(cg), n(pid), true).then(() => []))],
+  ['MovePid', (rt, c, [ctl, cg, pid]) => (movePid(rt, c, s(ctl), s(cg), n(pid), false), [])],
+  ['MovePidAbs', (rt, c, [ctl, cg, pid]) => (movePid(rt, c, s(ctl), s(cg), n(pid), true), [])],
   ['GetValue', (rt, c, [ctl, cg, key]) => [getValue(rt, c, s(ctl), s(cg), s(key))]],
   ['SetValue', (rt, c, [ctl, cg, key, value]) => noReply(setValue(rt, c, s(ctl), s(cg), s(key), s(value)))],
   // Sliced (cgroupfs/walk.ts): these answer asynchronously and never stall other clients.

@@ -60,32 +60,6 @@ export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup:
   movePidIn(rt, caller, hierarchyList(rt, controller), cgroup, pid, abs);
 }
 
-/**
- * MovePid for the handlers: everything is checked now, as movePidIn does, and the writes to
- * cgroup.procs, which the kernel may hold for milliseconds (a task's migration waits for an
- * RCU grace period; 5-26 ms seen here, README Performance), run on libuv's thread pool
- * through the same opened directories, so other clients are served meanwhile. A failure
- * moves the task back, as movePidIn does.
- */
-export async function movePidOffThread(rt: Runtime, caller: Caller, controller: string, cgroup: string, pid: number, abs: boolean): Promise<void> {
-  const { plan, held } = checkMove(rt, caller, hierarchyList(rt, controller), cgroup, pid, abs);
-  try {
-    const done: Move[] = [];
-    try {
-      for (const move of plan) {
-        await move.pinned.writeAsync(ensureTaskFile(rt, move), `${pid}\n`);
-        done.push(move);
-      }
-    } catch (err) {
-      moveBack(rt, done.map(({ h, exactFrom }) => ({ h, from: exactFrom, pid })));
-      throw err;
-    }
-  } finally {
-    for (const move of plan) move.pinned.close();
-    held.close();
-  }
-}
-
 /** Where a task was before a move: what moveBack() needs to undo it. */
 export interface DoneMove {
   readonly h: Hierarchy;
@@ -109,21 +83,6 @@ function exactCgroupOf(rt: Runtime, pid: number, h: Hierarchy): string {
  * returns the moves made, for moveBack().
  */
 export function movePidIn(rt: Runtime, caller: Caller, hierarchies: readonly Hierarchy[], cgroup: string, pid: number, abs: boolean): DoneMove[] {
-  const { plan, held } = checkMove(rt, caller, hierarchies, cgroup, pid, abs);
-  try {
-    runPlan(rt, plan, pid);
-    return plan.map(({ h, exactFrom }) => ({ h, from: exactFrom, pid }));
-  } finally {
-    for (const move of plan) move.pinned.close();
-    held.close();
-  }
-}
-
-/**
- * Every check of a move, in every hierarchy, before anything moves: the targets opened
- * (close them, and `held`, when done), the process alive. Throws with nothing left open.
- */
-function checkMove(rt: Runtime, caller: Caller, hierarchies: readonly Hierarchy[], cgroup: string, pid: number, abs: boolean): { plan: Move[]; held: HeldProcess } {
   const form = abs ? 'movepidabs' : 'movepid';
   assertCgroupArg(cgroup, form);
   assertPid(pid);
@@ -141,9 +100,8 @@ function checkMove(rt: Runtime, caller: Caller, hierarchies: readonly Hierarchy[
         throw new CgmError('AccessDenied', `process ${pid} is in ${rt.cgfs.describe(h, from)}, outside the caller's subtree ${base}`);
       }
       rt.claims.assertFree(h, path, `moving a task into ${rt.cgfs.describe(h, path)}`);
-      const exactFrom = exactCgroupOf(rt, pid, h); // before the open: a throw leaves nothing open
       const pinned = pinCgroup(rt, h, path);
-      plan.push({ h, from, exactFrom, to: path, pinned });
+      plan.push({ h, from, exactFrom: exactCgroupOf(rt, pid, h), to: path, pinned });
       assertPinnedAccess(rt, caller, h, path, pinned, undefined, 'read');
       // The v2 leaf's file is owned like the cgroup's own, so checking the cgroup's file
       // decides before anything is created.
@@ -153,11 +111,11 @@ function checkMove(rt: Runtime, caller: Caller, hierarchies: readonly Hierarchy[
     // Everything checked was about this process: write its pid only while it still lives
     // (a pid is reused only after the whole pid space has wrapped, not within one write).
     held.assertAlive();
-    return { plan, held };
-  } catch (err) {
+    runPlan(rt, plan, pid);
+    return plan.map(({ h, exactFrom }) => ({ h, from: exactFrom, pid }));
+  } finally {
     for (const move of plan) move.pinned.close();
     held.close();
-    throw err;
   }
 }
 
