@@ -89,10 +89,10 @@ async function waitForSocket(socket: string): Promise<void> {
   throw new Error(`daemon did not answer on ${socket}`);
 }
 
-/** CGM_BENCH_DAEMON: another build's dist/daemon/main.js for the reference comparison (before/after). */
+/** CGM_BENCH_DAEMON: another build's dist/daemon/main.js to measure instead (before/after). */
 const COMPARED_DAEMON = process.env.CGM_BENCH_DAEMON;
 
-function startDaemon(dir: string, level: string, name = level, extra: string[] = [], main = path.join(ROOT, 'dist', 'daemon', 'main.js')): { child: ChildProcess; socket: string } {
+function startDaemon(dir: string, level: string, name = level, extra: string[] = [], main = COMPARED_DAEMON ?? path.join(ROOT, 'dist', 'daemon', 'main.js')): { child: ChildProcess; socket: string } {
   const socket = path.join(dir, `sock-${name}`);
   // Through sh for `ulimit -n`: thousands of held connections need as many fds (and as
   // many /proc/PID/cgroup fds); exec keeps the daemon's pid the child's.
