@@ -13,14 +13,46 @@
 //   (value or error) is the one returned.
 // Files with state per open file (the task lists of cgroup v1 cache their pid list per
 // open file; cgroup.* files; pressure files hold triggers) are never kept. Bounded: at most
-// MAX_KEPT fds, the least recently used closed first.
+// MAX_KEPT fds, the least recently used closed first, and an fd unused for IDLE_MS to 2 x
+// IDLE_MS is closed: an open file keeps its hierarchy's mount busy (umount: EBUSY) and a
+// removed cgroup's memory allocated, so only files in use stay open.
 import * as fs from 'node:fs';
 import { readTextAt } from '../proc/read-text';
 
 export const MAX_KEPT = 128;
+export const IDLE_MS = 1000;
 
-/** directory identity + '/' + file -> fd; Map order is recency (re-inserted on every hit) */
-const kept = new Map<string, number>();
+interface Kept {
+  fd: number;
+  /** the sweep generation of its last use */
+  used: number;
+}
+
+/** directory identity + '/' + file -> fd; Map order is recency (re-inserted on every use) */
+const kept = new Map<string, Kept>();
+let generation = 0;
+let sweeper: NodeJS.Timeout | undefined;
+
+/** Closes the fds not used since the last sweep (the oldest uses come first in the map). */
+function sweep(): void {
+  for (const [key, entry] of kept) {
+    if (entry.used === generation) break;
+    drop(key, entry.fd);
+  }
+  generation++;
+  if (kept.size === 0 && sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
+function keep(key: string, fd: number): void {
+  kept.set(key, { fd, used: generation });
+  if (sweeper === undefined) {
+    sweeper = setInterval(sweep, IDLE_MS);
+    sweeper.unref();
+  }
+}
 
 /** Whether reads of `file` may go through a kept fd (no per-open state in the kernel). */
 export function isKeepable(file: string): boolean {
@@ -43,20 +75,20 @@ function drop(key: string, fd: number): void {
  */
 export function readValueFile(dirId: string, file: string, path: string, maxBytes: number): string {
   const key = `${dirId}/${file}`;
-  const fd = kept.get(key);
-  if (fd !== undefined) {
+  const entry = kept.get(key);
+  if (entry !== undefined) {
     kept.delete(key);
     try {
-      const text = readTextAt(fd, maxBytes);
+      const text = readTextAt(entry.fd, maxBytes);
       // An empty answer is not kept: seq_file would not restart a read at 0 that returned nothing.
       if (text.length > 0) {
-        kept.set(key, fd);
+        keep(key, entry.fd);
         return text;
       }
     } catch {
       // stale (ENODEV after removal) or anything else: the read by path below decides
     }
-    drop(key, fd);
+    drop(key, entry.fd);
   }
   const fresh = fs.openSync(path, fs.constants.O_RDONLY);
   let text: string;
@@ -70,17 +102,19 @@ export function readValueFile(dirId: string, file: string, path: string, maxByte
     fs.closeSync(fresh);
     return text;
   }
-  kept.set(key, fresh);
+  keep(key, fresh);
   if (kept.size > MAX_KEPT) {
-    const [oldestKey, oldestFd] = kept.entries().next().value as [string, number];
-    drop(oldestKey, oldestFd);
+    const [oldestKey, oldest] = kept.entries().next().value as [string, Kept];
+    drop(oldestKey, oldest.fd);
   }
   return text;
 }
 
 /** Closes every kept fd (tests; a daemon has no need to). */
 export function closeKeptValueFds(): void {
-  for (const [key, fd] of [...kept]) drop(key, fd);
+  for (const [key, entry] of [...kept]) drop(key, entry.fd);
+  if (sweeper !== undefined) clearInterval(sweeper);
+  sweeper = undefined;
 }
 
 /** How many fds are kept (tests). */

@@ -3,8 +3,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { closeKeptValueFds, isKeepable, keptValueFdCount, MAX_KEPT, readValueFile } from '../../../daemon/cgroupfs/value-fds';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { closeKeptValueFds, IDLE_MS, isKeepable, keptValueFdCount, MAX_KEPT, readValueFile } from '../../../daemon/cgroupfs/value-fds';
 
 describe('kept value fds', () => {
   let dir: string;
@@ -50,6 +50,26 @@ describe('kept value fds', () => {
   it('a missing file is the error of the open, and nothing is kept', () => {
     expect(() => readValueFile('d:1', 'v', path.join(dir, 'missing'), 1024)).toThrow(/ENOENT/);
     expect(keptValueFdCount()).toBe(0);
+  });
+
+  it('closes an fd left unused for a while, and keeps one in use', () => {
+    vi.useFakeTimers();
+    try {
+      fs.writeFileSync(path.join(dir, 'idle'), 'i');
+      fs.writeFileSync(path.join(dir, 'busy'), 'b');
+      readValueFile('d:1', 'idle', path.join(dir, 'idle'), 1024);
+      readValueFile('d:1', 'busy', path.join(dir, 'busy'), 1024);
+      for (let t = 0; t < 5; t++) {
+        vi.advanceTimersByTime(IDLE_MS / 2);
+        readValueFile('d:1', 'busy', path.join(dir, 'busy'), 1024);
+      }
+      // 2.5 x IDLE_MS later: the idle one is closed, the busy one still kept.
+      expect(keptValueFdCount()).toBe(1);
+      vi.advanceTimersByTime(3 * IDLE_MS);
+      expect(keptValueFdCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it(`keeps at most ${MAX_KEPT} fds, closing the least recently used`, () => {
