@@ -12,6 +12,7 @@ import { CgmError, errorFromErrno } from '../errors';
 import type { FileOwner } from '../policy';
 import { readText } from '../proc/read-text';
 import type { CgroupFiles } from './value-plans';
+import { isKeepable, readValueFile } from './value-fds';
 
 /** O_PATH (open(2)); not in fs.constants, and 010000000 on every architecture Node runs on under Linux. */
 const O_PATH = 0o10000000;
@@ -27,7 +28,9 @@ export class PinnedCgroup {
     /** 'memory:/a/b', for messages */
     private readonly described: string,
     /** told when the directory itself changes owner (quota counts follow owners) */
-    private readonly onOwnerChanged?: (uid: number) => void,
+    private readonly onOwnerChanged: ((uid: number) => void) | undefined,
+    /** st_dev:st_ino of the opened directory: what kept value fds are filed under (value-fds.ts) */
+    private readonly id: string | undefined,
   ) {}
 
   /** Opens `dir` (the cgroup's directory); undefined when there is no directory there. */
@@ -42,7 +45,9 @@ export class PinnedCgroup {
     }
     try {
       const st = fs.fstatSync(fd);
-      return new PinnedCgroup(fd, { uid: st.uid, gid: st.gid, mode: st.mode }, described, onOwnerChanged);
+      // An inode number past 2^53 would not survive as a JS number: no kept fds then.
+      const id = Number.isSafeInteger(st.ino) ? `${st.dev}:${st.ino}` : undefined;
+      return new PinnedCgroup(fd, { uid: st.uid, gid: st.gid, mode: st.mode }, described, onOwnerChanged, id);
     } catch (err) {
       fs.closeSync(fd);
       throw errorFromErrno(err, `cannot examine ${described}`);
@@ -88,7 +93,9 @@ export class PinnedCgroup {
 
   read(file: string, maxBytes: number): string {
     try {
-      return readText(this.path(file), maxBytes);
+      const path = this.path(file); // checks the name, and that we are still open
+      if (this.id !== undefined && isKeepable(file)) return readValueFile(this.id, file, path, maxBytes);
+      return readText(path, maxBytes);
     } catch (err) {
       if (err instanceof RangeError) throw new CgmError('LimitsExceeded', `${this.describe(file)} holds more than ${maxBytes} bytes`);
       throw errorFromErrno(err, `cannot read ${this.describe(file)}`);

@@ -45,6 +45,13 @@ export interface ConnectionLimits {
   maxQueuedOutput: number;
 }
 
+/** Connections whose replies wait for the end of this turn of the event loop (drainBatch). */
+const corkedConnections: ServerConnection[] = [];
+
+function flushCorked(): void {
+  for (const conn of corkedConnections.splice(0)) conn.uncork();
+}
+
 export class ServerConnection {
   readonly id: number;
   /** SO_PEERCRED: who called connect(), in the daemon's namespaces; fixed for the connection's life */
@@ -59,6 +66,9 @@ export class ServerConnection {
   private readonly handshakeFds: number[] = [];
   private corked: Buffer[] | undefined;
   private cgroupFd: number | undefined;
+  /** the last /proc/PID/cgroup read, as bytes and as text (peerCgroupText) */
+  private cgroupBytes: Buffer | undefined;
+  private cgroupText: string | undefined;
   private childLog: Logger | undefined;
   private nextSerial = 1;
   private corkedBytes = 0;
@@ -131,7 +141,13 @@ export class ServerConnection {
     try {
       this.cgroupFd ??= fs.openSync(`/proc/${this.peer.pid}/cgroup`, fs.constants.O_RDONLY);
       const n = fs.readSync(this.cgroupFd, PROC_BUFFER, 0, PROC_BUFFER.length, 0);
-      return PROC_BUFFER.toString('utf8', 0, n);
+      // Read afresh every request (the peer may have been moved); when the bytes are those of
+      // the last read, the same string is returned, so callers can reuse what they parsed.
+      const last = this.cgroupBytes;
+      if (last !== undefined && this.cgroupText !== undefined && last.length === n && PROC_BUFFER.compare(last, 0, n, 0, n) === 0) return this.cgroupText;
+      this.cgroupBytes = Buffer.from(PROC_BUFFER.subarray(0, n));
+      this.cgroupText = PROC_BUFFER.toString('utf8', 0, n);
+      return this.cgroupText;
     } catch {
       return undefined;
     }
@@ -207,16 +223,23 @@ export class ServerConnection {
   private drainMessages(): void {
     while (!this.closed && this.pausedBy === 0) {
       if (!this.drainBatch()) return;
+      this.uncork(); // over the bound: what waits for the end of the turn goes to the socket now
       if (this.socket.queuedBytes > this.limits.maxQueuedOutput) return this.pause(PAUSED_FOR_OUTPUT);
     }
   }
 
-  // Replies produced while handling one batch of received bytes leave in one write: a
-  // client that pipelines N calls costs one wake-up, not N (a sendmsg that wakes a peer
-  // on another CPU is the most expensive thing a call does here). Returns true when it
-  // stopped because the batch's replies reached maxQueuedOutput.
+  // Replies produced while handling received bytes are held (corked) until the end of this
+  // turn of the event loop, when every connection's leave in one write each
+  // (flushCorked): a sendmsg that wakes a sleeping peer on another CPU is the most
+  // expensive thing a call does here, and a client with several connections, or with N
+  // calls pipelined, is then woken once per turn rather than once per reply. Returns true
+  // when it stopped because the replies waiting reached maxQueuedOutput.
   private drainBatch(): boolean {
-    this.corked = [];
+    if (!this.corked) {
+      this.corked = [];
+      corkedConnections.push(this);
+      if (corkedConnections.length === 1) setImmediate(flushCorked);
+    }
     try {
       for (;;) {
         if (this.queuedOutput > this.limits.maxQueuedOutput) return true;
@@ -242,7 +265,7 @@ export class ServerConnection {
         if (this.closed) return false;
       }
     } finally {
-      this.uncork();
+      if (this.corked?.length === 0) this.corked = undefined; // nothing to send: no write at the end of the turn
     }
   }
 
@@ -277,7 +300,8 @@ export class ServerConnection {
     this.deadline = undefined;
   }
 
-  private uncork(): void {
+  /** Writes the replies held for the end of the turn (flushCorked, or sooner when it must). */
+  uncork(): void {
     const pending = this.corked;
     this.corked = undefined;
     this.corkedBytes = 0;

@@ -268,9 +268,10 @@ export class DBusServer {
       logRequest(lineLog(), fields, started, error);
       return conn.replyError(m, error.dbusName, error.message);
     }
-    spec.in.forEach(([name], i) => {
+    for (let i = 0; i < spec.in.length; i++) {
+      const name = (spec.in[i] as readonly [string, string])[0];
       if (name === 'controller' || name === 'controllers' || name === 'cgroup' || name === 'key') fields[name] = args[i] as string;
-    });
+    }
     if (this.overLimit.has(conn)) {
       fds.forEach(closeFd);
       const error = new CgmError('LimitsExceeded', `too many connections from uid ${conn.peer.uid} (limit ${this.options.maxConnectionsPerUid})`);
@@ -280,7 +281,8 @@ export class DBusServer {
       return;
     }
 
-    const owned = new Set(fds);
+    const owned = fds.length > 0 ? new Set(fds) : undefined; // most calls carry no fd
+
     let deferred = false;
     const ctx: CallContext = {
       connection: conn,
@@ -289,7 +291,7 @@ export class DBusServer {
       log,
       fields,
       takeFd: (fd) => {
-        owned.delete(fd);
+        owned?.delete(fd);
         return fd;
       },
       defer: () => {
@@ -305,8 +307,8 @@ export class DBusServer {
       },
     };
     const finish = (result: unknown[] | undefined, error: unknown): void => {
-      owned.forEach(closeFd);
-      owned.clear();
+      owned?.forEach(closeFd);
+      owned?.clear();
       if (error === undefined) {
         try {
           conn.reply(m, spec.outSignature, result ?? []);

@@ -25,3 +25,20 @@ export function readText(path: string, maxBytes = 16 * 1024 * 1024): string {
     fs.closeSync(fd);
   }
 }
+
+/**
+ * The whole file behind an open `fd`, read from offset 0 with pread(2): a kept fd of a
+ * kernel-generated file is read afresh this way (seq_file regenerates on a read at 0).
+ */
+export function readTextAt(fd: number, maxBytes = 16 * 1024 * 1024): string {
+  let n = fs.readSync(fd, shared, 0, CHUNK, 0);
+  if (n < CHUNK) return shared.toString('utf8', 0, n);
+  const parts = [Buffer.from(shared.subarray(0, n))];
+  let total = n;
+  while ((n = fs.readSync(fd, shared, 0, CHUNK, total)) > 0) {
+    total += n;
+    if (total > maxBytes) throw new RangeError(`the file is larger than ${maxBytes} bytes`);
+    parts.push(Buffer.from(shared.subarray(0, n)));
+  }
+  return Buffer.concat(parts).toString('utf8');
+}

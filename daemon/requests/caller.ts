@@ -27,6 +27,23 @@ class LazyRequestor implements Requestor {
   }
 }
 
+// The transport returns the very same string while a peer's /proc/PID/cgroup is unchanged
+// (ServerConnection.peerCgroupText), so the last parse is kept and reused for it: a
+// request still sees what was read for it, only the parsing is spared. Never mutated.
+let lastText: string | undefined;
+let lastLines: ProcCgroupLine[] = [];
+
+/** Each parsed text's cgroup per hierarchy, for as long as the parse is in use. */
+const cgroupOfMemo = new WeakMap<ProcCgroupLine[], Map<Hierarchy, string | undefined>>();
+
+function parsedCgroupText(text: string): ProcCgroupLine[] {
+  if (text !== lastText) {
+    lastLines = parseProcCgroup(text);
+    lastText = text;
+  }
+  return lastLines;
+}
+
 export class Caller {
   readonly requestor: Requestor;
   private rLines: ProcCgroupLine[] | undefined;
@@ -59,7 +76,10 @@ export class Caller {
   }
 
   private cgroupFrom(lines: ProcCgroupLine[], h: Hierarchy, pid: number): string {
-    const cg = this.rt.layout.cgroupOf(lines, h);
+    let found = cgroupOfMemo.get(lines);
+    if (!found) cgroupOfMemo.set(lines, (found = new Map()));
+    let cg = found.get(h);
+    if (cg === undefined && !found.has(h)) found.set(h, (cg = this.rt.layout.cgroupOf(lines, h)));
     if (cg === undefined) throw new CgmError('NoSuchController', `process ${pid} has no cgroup in hierarchy ${h.label}`);
     return cg;
   }
@@ -69,7 +89,7 @@ export class Caller {
     if (!this.rLines && this.requestorCgroupText) {
       const text = this.requestorCgroupText();
       if (text === undefined) throw new CgmError('UnixProcessIdUnknown', `process ${this.r.pid} does not exist (any more)`);
-      this.rLines = parseProcCgroup(text);
+      this.rLines = parsedCgroupText(text);
     }
     this.rLines ??= this.linesOf(this.r.pid);
     return this.cgroupFrom(this.rLines, h, this.r.pid);

@@ -20,7 +20,7 @@ export function resolveTarget(caller: Caller, h: Hierarchy, arg: string, form: C
   });
   if ('error' in resolved) throw resolved.error;
   // The hidden v2 leaf is ours: it never appears in answers and cannot be named.
-  if (resolved.path.split('/').includes(HIDDEN_LEAF)) {
+  if (resolved.path.includes(HIDDEN_LEAF) && resolved.path.split('/').includes(HIDDEN_LEAF)) {
     throw new CgmError('FileNotFound', `cgroup ${quoteArg(arg)} does not exist`);
   }
   return resolved;

@@ -143,7 +143,11 @@ export function createIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string,
     }
     made.push({ h, cg: next });
     cgfs.driver(h).prepareChild(cgfs, h, current, next);
-    cgfs.chownAll(h, next, caller.r.uid, caller.r.gid);
+    // The kernel gives a new cgroup and its files to whoever made them (us): a requestor we
+    // run as (root, mostly) already owns everything, and 30-odd lchowns per hierarchy were
+    // most of a root Create's time.
+    const madeOwner = cgfs.stat(h, next);
+    if (madeOwner === undefined || madeOwner.uid !== caller.r.uid || madeOwner.gid !== caller.r.gid) cgfs.chownAll(h, next, caller.r.uid, caller.r.gid);
     existed = -1;
     current = next;
   }

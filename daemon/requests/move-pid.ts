@@ -100,8 +100,9 @@ export function movePidIn(rt: Runtime, caller: Caller, hierarchies: readonly Hie
         throw new CgmError('AccessDenied', `process ${pid} is in ${rt.cgfs.describe(h, from)}, outside the caller's subtree ${base}`);
       }
       rt.claims.assertFree(h, path, `moving a task into ${rt.cgfs.describe(h, path)}`);
+      const exactFrom = exactCgroupOf(rt, pid, h); // before the open: a throw leaves nothing open
       const pinned = pinCgroup(rt, h, path);
-      plan.push({ h, from, exactFrom: exactCgroupOf(rt, pid, h), to: path, pinned });
+      plan.push({ h, from, exactFrom, to: path, pinned });
       assertPinnedAccess(rt, caller, h, path, pinned, undefined, 'read');
       // The v2 leaf's file is owned like the cgroup's own, so checking the cgroup's file
       // decides before anything is created.

@@ -7,7 +7,7 @@ import type { Hierarchy } from '../cgroupfs/layout';
 import { assertKey, assertSettableKey, assertValue, MAX_VALUE_BYTES, quoteArg } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
-import { assertCgroupAccess, assertPinnedKeyAccess, assertUnderProxy, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
+import { assertCgroupAccess, assertPinnedAccess, assertPinnedKeyAccess, assertUnderProxy, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
 import { singleHierarchy } from './hierarchies';
 import { getDeviceValue, isEmulatedDeviceKey, setDeviceValue } from './device-values';
 
@@ -27,10 +27,14 @@ export function readableCgroup(rt: Runtime, caller: Caller, h: Hierarchy, cgroup
 export function getValue(rt: Runtime, caller: Caller, controller: string, cgroup: string, key: string): string {
   const h = singleHierarchy(rt, controller);
   assertKey(key);
-  const cg = readableCgroup(rt, caller, h, cgroup);
-  if (isEmulatedDeviceKey(h, key)) return getDeviceValue(rt, h, cg, key); // v2: BPF, not a file
+  if (isEmulatedDeviceKey(h, key)) return getDeviceValue(rt, h, readableCgroup(rt, caller, h, cgroup), key); // v2: BPF, not a file
+  const { path: cg } = resolveTarget(caller, h, cgroup, 'readable');
+  assertUnderProxy(rt, caller, h, cg);
+  // The directory is opened first and the caller checked against what was opened: one
+  // lookup of the path instead of a stat and then an open (which a rename could tell apart).
   const pinned = pinCgroup(rt, h, cg);
   try {
+    assertPinnedAccess(rt, caller, h, cg, pinned, undefined, 'read');
     // The key itself, or its translation from the other cgroup version's names (driver);
     // every file it reads is checked and read through the one opened directory.
     const plan = rt.cgfs.driver(h).planGet(rt.cgfs, h, cg, pinned.files(), key, MAX_READ_BYTES);

@@ -4,7 +4,11 @@
  * usage: floor BASE_DIR KEY VALUE PID UID GID CYCLES  -> prints nanoseconds per cycle
  *        floor --getvalue DIR KEY CALLS               -> nanoseconds for the syscalls one
  *        GetValue needs at least: read the caller's /proc cgroup (one pread of a kept fd),
- *        stat the cgroup, open/read/close the key */
+ *        stat the cgroup, open/read/close the key
+ *        floor --setup CYCLES PID UID GID (DIR KEY VALUE)...  -> nanoseconds per container
+ *        setup: in each DIR (one per hierarchy) mkdir a child, chown it with its tasks and
+ *        cgroup.procs, write KEY, move PID in; undoing it (untimed) moves PID back, rmdir */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +56,52 @@ static int getvalue_floor(const char *dir, const char *key, int calls) {
   return 0;
 }
 
+static double elapsed_ns(const struct timespec *a, const struct timespec *b) {
+  return (b->tv_sec - a->tv_sec) * 1e9 + (b->tv_nsec - a->tv_nsec);
+}
+
+static int setup_floor(int argc, char **argv) {
+  int cycles = atoi(argv[2]);
+  char pid[32], dir[4096], file[4096];
+  snprintf(pid, sizeof pid, "%s\n", argv[3]);
+  uid_t uid = (uid_t)atoi(argv[4]);
+  gid_t gid = (gid_t)atoi(argv[5]);
+  int n = (argc - 6) / 3;
+  double total = 0;
+  for (int i = 0; i < cycles; i++) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int h = 0; h < n; h++) {
+      const char *base = argv[6 + 3 * h], *key = argv[7 + 3 * h], *value = argv[8 + 3 * h];
+      snprintf(dir, sizeof dir, "%s/floorsetup%d", base, i);
+      if (mkdir(dir, 0755) < 0) die("mkdir", dir);
+      if (chown(dir, uid, gid) < 0) die("chown", dir);
+      snprintf(file, sizeof file, "%s/tasks", dir); /* v1 only */
+      if (chown(file, uid, gid) < 0 && errno != ENOENT) die("chown", file);
+      snprintf(file, sizeof file, "%s/cgroup.procs", dir);
+      if (chown(file, uid, gid) < 0) die("chown", file);
+      snprintf(file, sizeof file, "%s/%s", dir, key);
+      write_file(file, value);
+    }
+    for (int h = 0; h < n; h++) {
+      snprintf(file, sizeof file, "%s/floorsetup%d/cgroup.procs", argv[6 + 3 * h], i);
+      write_file(file, pid);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    total += elapsed_ns(&t0, &t1);
+    for (int h = 0; h < n; h++) {
+      snprintf(file, sizeof file, "%s/cgroup.procs", argv[6 + 3 * h]);
+      write_file(file, pid);
+      snprintf(dir, sizeof dir, "%s/floorsetup%d", argv[6 + 3 * h], i);
+      if (rmdir(dir) < 0) die("rmdir", dir);
+    }
+  }
+  printf("%.0f\n", total / cycles);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc >= 9 && (argc - 6) % 3 == 0 && strcmp(argv[1], "--setup") == 0) return setup_floor(argc, argv);
   if (argc == 5 && strcmp(argv[1], "--getvalue") == 0) return getvalue_floor(argv[2], argv[3], atoi(argv[4]));
   if (argc != 8) {
     fprintf(stderr, "usage: floor BASE KEY VALUE PID UID GID CYCLES\n");

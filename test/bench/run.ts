@@ -11,6 +11,8 @@ import { connect, type CgmanagerClient } from '../../client';
 import { discoverLayout, readProcCgroup } from '../../daemon/cgroupfs/discover';
 import type { Hierarchy } from '../../daemon/cgroupfs/layout';
 import { percentile, record, runCycle, type CycleTarget, type Latencies } from './cycle';
+import { closedRun, compileTools, getValueMessage, holdConnections, rssMiB, runLoad, startReference, type LoadResult } from './reference';
+import { removeTree as removeSetupTree, setupCall, setupFloorUs, setupTarget, setupThroughDaemon, type SetupTarget } from './setup-bench';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const CYCLE_STEPS = 7;
@@ -33,6 +35,12 @@ function arg(name: string): string | undefined {
 }
 
 const CYCLES = Number(arg("--cycles") ?? 1000);
+/** --only cycle,reference,setup: the parts to run (default all) */
+const ONLY = new Set((arg('--only') ?? 'cycle,reference,setup').split(','));
+/** seconds per load-generator run in the reference comparison */
+const LOAD_SECONDS = Number(arg('--seconds') ?? 3);
+/** connections the daemon holds for the memory figure */
+const HELD_CONNECTIONS = Number(arg('--connections') ?? 5000);
 const progress = (msg: string): void => {
   if (process.env.CGM_BENCH_VERBOSE) process.stderr.write(`bench: ${msg}\n`);
 };
@@ -81,16 +89,23 @@ async function waitForSocket(socket: string): Promise<void> {
   throw new Error(`daemon did not answer on ${socket}`);
 }
 
-function startDaemon(dir: string, level: string): { child: ChildProcess; socket: string } {
-  const socket = path.join(dir, `sock-${level}`);
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'daemon', 'main.js'), '--socket', socket, '--log-level', level, '--log-file', path.join(dir, `daemon-${level}.log`)], {
+/** CGM_BENCH_DAEMON: another build's dist/daemon/main.js to measure instead (before/after). */
+const COMPARED_DAEMON = process.env.CGM_BENCH_DAEMON;
+
+function startDaemon(dir: string, level: string, name = level, extra: string[] = [], main = COMPARED_DAEMON ?? path.join(ROOT, 'dist', 'daemon', 'main.js')): { child: ChildProcess; socket: string } {
+  const socket = path.join(dir, `sock-${name}`);
+  // Through sh for `ulimit -n`: thousands of held connections need as many fds (and as
+  // many /proc/PID/cgroup fds); exec keeps the daemon's pid the child's.
+  const argv = [main, '--socket', socket, '--log-level', level, '--log-file', path.join(dir, `daemon-${name}.log`), ...extra];
+  const child = spawn('/bin/sh', ['-c', 'ulimit -n 65536 2>/dev/null; exec "$0" "$@"', process.execPath, ...argv], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return { child, socket };
 }
 
 async function stopDaemon(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  // signalCode: the C reference server dies of SIGTERM instead of exiting.
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
   await exited;
@@ -167,7 +182,9 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (it creates cgroups and moves pids)');
   const { h, controller, choice } = chooseHierarchy();
   const layout = discoverLayout();
-  const own = layout.cgroupOf(readProcCgroup(process.pid) ?? [], h);
+  const ownLines = readProcCgroup(process.pid) ?? [];
+  const ownOf = (x: Hierarchy): string | undefined => layout.cgroupOf(ownLines, x);
+  const own = ownOf(h);
   if (own === undefined) throw new Error(`not in hierarchy ${h.label}`);
   const baseName = `cgm-bench-${process.pid}`;
   const baseCg = own === '/' ? `/${baseName}` : `${own}/${baseName}`;
@@ -176,6 +193,9 @@ async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cgm-bench-'));
   const victims: ChildProcess[] = [];
   const daemons: ChildProcess[] = [];
+  const extraBases: string[] = [];
+  const out: string[] = [];
+  const load0 = os.loadavg();
   fs.mkdirSync(baseFs);
   try {
     for (let i = 0; i < 65; i++) victims.push(sleeper());
@@ -185,103 +205,290 @@ async function main(): Promise<void> {
     const uid = 1000;
     const gid = 1000;
 
-    progress('compiling the floor');
+    progress('compiling the floor and the C tools');
     const floor = compileFloor(tmp);
-    const floorRuns = [0, 1, 2].map(() => Number(execFileSync(floor, [baseFs, choice.key, choice.values[0], String(victimPids[0]), String(uid), String(gid), String(CYCLES)]).toString()) / 1000);
-    const floorUs = floorRuns.sort((a, b) => a - b)[1] as number;
-    const floorOpUs = floorUs / CYCLE_STEPS;
-    const getValueFloorUs = Number(execFileSync(floor, ['--getvalue', baseFs, choice.key, String(CYCLES * 20)]).toString()) / 1000;
-
-    progress(`floor ${floorUs.toFixed(1)} µs`);
-    const info = startDaemon(tmp, 'info');
-    daemons.push(info.child);
-    await waitForSocket(info.socket);
-    const target: Omit<CycleTarget, 'victimPid'> = { controller, base: baseName, key: choice.key, values: choice.values, uid, gid };
-
-    progress('daemon up');
-    // One client, one connection.
-    const single = await connect({ socket: info.socket });
-    const warm: Latencies = {};
-    for (let i = 0; i < 100; i++) await runCycle(single, { ...target, victimPid: victimPids[64] as number }, `warm${i}`, i, warm);
-    const one: Latencies = {};
-    for (let i = 0; i < CYCLES; i++) await runCycle(single, { ...target, victimPid: victimPids[64] as number }, `one${i}`, i, one);
-    await single.close();
-
-    progress('one client done');
-    const eight = await concurrentRun(info.socket, target, victimPids.slice(0, 8), 8, Math.ceil(CYCLES / 8) * 2);
-    progress('8 clients done');
-    const sixtyFour = await concurrentRun(info.socket, target, victimPids.slice(0, 64), 64, Math.max(20, Math.ceil(CYCLES / 32)));
-
-    progress('64 clients done');
-    const pingInfo = await cpuPerCall(info.socket, info.child.pid as number, (c) => c.ping(), 20000);
-    const getInfo = await cpuPerCall(info.socket, info.child.pid as number, (c) => c.getValue(controller, baseName, choice.key), 20000);
-    const pingDeep = await cpuPerCall(info.socket, info.child.pid as number, (c) => c.ping(), 40000, 16);
-    const getDeep = await cpuPerCall(info.socket, info.child.pid as number, (c) => c.getValue(controller, baseName, choice.key), 40000, 16);
-
-    progress('cpu per call done');
-    const setup: Latencies = {};
-    for (let i = 0; i < 300; i++) {
-      const start = process.hrtime.bigint();
-      const c = await connect({ socket: info.socket });
-      await c.ping();
-      record(setup, 'setup', start);
-      await c.close();
-    }
-    await stopDaemon(info.child);
-
-    const quiet = startDaemon(tmp, 'warn');
-    daemons.push(quiet.child);
-    await waitForSocket(quiet.socket);
-    const pingWarn = await cpuPerCall(quiet.socket, quiet.child.pid as number, (c) => c.ping(), 20000);
-    const getWarn = await cpuPerCall(quiet.socket, quiet.child.pid as number, (c) => c.getValue(controller, baseName, choice.key), 20000);
-    await stopDaemon(quiet.child);
-
-    const cycle1 = summary(one.cycle ?? []);
-    const out: string[] = [];
+    const tools = compileTools(tmp);
     out.push(`cgmanager benchmark: ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? '?'}, kernel ${os.release()}, node ${process.version}`);
     out.push(`hierarchy ${h.label} (cgroup v${h.version}), key ${choice.key}, ${CYCLES} cycles; request log at info to a file unless noted`);
+    out.push(`load average at start: ${load0.map((x) => x.toFixed(2)).join(' ')}`);
     out.push('');
-    out.push(line('floor: one lifecycle cycle in C (raw syscalls)', fmt(floorUs), 1));
-    out.push(line('daemon: cycle, 1 client, 1 connection (p50)', fmt(cycle1.p50), cycle1.p50 / floorUs));
-    out.push(line('daemon: cycle, 1 client, 1 connection (mean)', fmt(cycle1.mean), cycle1.mean / floorUs));
-    for (const [label, run, clients] of [['8 clients', eight, 8], ['64 clients', sixtyFour, 64]] as const) {
-      const cycles = run.latencies.cycle?.length ?? 0;
-      const perCycle = run.wallUs / Math.max(1, cycles);
-      out.push(line(`daemon: cycle throughput, ${label} (wall per cycle)`, fmt(perCycle), perCycle / floorUs));
-      const c = summary(run.latencies.cycle ?? []);
-      out.push(line(`daemon: cycle latency, ${label} p50 / p99`, `${fmt(c.p50)} / ${fmt(c.p99)}`, c.p50 / floorUs));
-      out.push(line(`daemon: errors under load, ${label}`, String(run.errors)));
-      void clients;
+
+    if (ONLY.has('cycle')) await cycleSection(out, { floor, h, controller, choice, baseFs, baseName, victimPids, uid, gid, tmp, daemons });
+    if (ONLY.has('reference')) await referenceSection(out, { tools, controller, choice, baseName, baseFs, tmp, daemons });
+    if (ONLY.has('setup')) {
+      const t = setupTarget(layout, ownOf, baseName);
+      if (!t) {
+        out.push(line('Setup (3 hierarchies, chown, 3 limits, 1 pid)', 'n/a: no cpu, memory and pids hierarchies'));
+      } else {
+        // The victim waits in the bench's base cgroup of every hierarchy Setup uses.
+        for (const d of t.dirs) {
+          if (d.dir === baseFs || extraBases.includes(d.dir)) continue;
+          fs.mkdirSync(d.dir);
+          extraBases.push(d.dir);
+        }
+        for (const d of t.dirs) fs.writeFileSync(path.join(d.dir, 'cgroup.procs'), `${victimPids[64]}\n`);
+        await setupSection(out, { floor, t, baseName, pid: victimPids[64] as number, uid, gid, tmp, daemons });
+      }
     }
     out.push('');
-    out.push(`per-method latency (floor per step = ${fmt(floorOpUs)}):`);
-    out.push(`${'method'.padEnd(12)} ${'1 client p50'.padStart(14)} ${'p99'.padStart(10)} ${'64 clients p50'.padStart(16)} ${'p99'.padStart(10)} ${'p50/floor step'.padStart(16)}`);
-    for (const m of ['Create', 'Chown', 'SetValue', 'MovePid', 'GetValue', 'Remove']) {
-      const a = summary(one[m] ?? []);
-      const b = summary(sixtyFour.latencies[m] ?? []);
-      out.push(`${m.padEnd(12)} ${fmt(a.p50).padStart(14)} ${fmt(a.p99).padStart(10)} ${fmt(b.p50).padStart(16)} ${fmt(b.p99).padStart(10)} ${(a.p50 / floorOpUs).toFixed(2).padStart(15)}x`);
-    }
-    const all64 = summary(Object.entries(sixtyFour.latencies).filter(([m]) => m !== 'cycle').flatMap(([, v]) => v));
-    out.push(line('all calls, 64 clients, p50 / p99', `${fmt(all64.p50)} / ${fmt(all64.p99)}`));
-    out.push('');
-    out.push(line('daemon CPU per call: Ping (log at info)', fmt(pingInfo.cpuUs), pingInfo.cpuUs / floorOpUs));
-    out.push(line('daemon CPU per call: GetValue (log at info)', fmt(getInfo.cpuUs), getInfo.cpuUs / floorOpUs));
-    out.push(line('  GetValue syscall floor (pread /proc, lstat, open/read/close)', fmt(getValueFloorUs), getValueFloorUs / floorOpUs));
-    out.push(line('  GetValue CPU relative to its own syscall floor', `${(getInfo.cpuUs / getValueFloorUs).toFixed(2)}x`));
-    out.push(line('daemon CPU per call: Ping, 16 in flight per connection', fmt(pingDeep.cpuUs), pingDeep.cpuUs / floorOpUs));
-    out.push(line('daemon CPU per call: GetValue, 16 in flight per conn.', fmt(getDeep.cpuUs), getDeep.cpuUs / floorOpUs));
-    out.push(line('daemon CPU per call: Ping (log at warn)', fmt(pingWarn.cpuUs), pingWarn.cpuUs / floorOpUs));
-    out.push(line('daemon CPU per call: GetValue (log at warn)', fmt(getWarn.cpuUs), getWarn.cpuUs / floorOpUs));
-    out.push(line('throughput: Ping, 8 connections (wall per call)', fmt(pingInfo.wallUs), pingInfo.wallUs / floorOpUs));
-    const s = summary(setup.setup ?? []);
-    out.push(line('connection setup + first call (p50 / p99)', `${fmt(s.p50)} / ${fmt(s.p99)}`, s.p50 / floorOpUs));
+    out.push(`load average at end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {
     for (const d of daemons) await stopDaemon(d).catch(() => undefined);
     for (const v of victims) v.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 200));
+    for (const dir of extraBases) removeTree(dir);
     removeTree(baseFs);
     fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+interface CycleContext {
+  floor: string;
+  h: Hierarchy;
+  controller: string;
+  choice: KeyChoice;
+  baseFs: string;
+  baseName: string;
+  victimPids: number[];
+  uid: number;
+  gid: number;
+  tmp: string;
+  daemons: ChildProcess[];
+}
+
+/** The lifecycle cycle against its raw-syscall floor (the bench's original figures). */
+async function cycleSection(out: string[], x: CycleContext): Promise<void> {
+  const { floor, controller, choice, baseFs, baseName, victimPids, uid, gid, tmp, daemons } = x;
+  const floorRuns = [0, 1, 2].map(() => Number(execFileSync(floor, [baseFs, choice.key, choice.values[0], String(victimPids[0]), String(uid), String(gid), String(CYCLES)]).toString()) / 1000);
+  const floorUs = floorRuns.sort((a, b) => a - b)[1] as number;
+  const floorOpUs = floorUs / CYCLE_STEPS;
+  const getValueFloorUs = Number(execFileSync(floor, ['--getvalue', baseFs, choice.key, String(CYCLES * 20)]).toString()) / 1000;
+
+  progress(`floor ${floorUs.toFixed(1)} µs`);
+  const info = startDaemon(tmp, 'info');
+  daemons.push(info.child);
+  await waitForSocket(info.socket);
+  const target: Omit<CycleTarget, 'victimPid'> = { controller, base: baseName, key: choice.key, values: choice.values, uid, gid };
+
+  progress('daemon up');
+  // One client, one connection.
+  const single = await connect({ socket: info.socket });
+  const warm: Latencies = {};
+  for (let i = 0; i < 100; i++) await runCycle(single, { ...target, victimPid: victimPids[64] as number }, `warm${i}`, i, warm);
+  const one: Latencies = {};
+  for (let i = 0; i < CYCLES; i++) await runCycle(single, { ...target, victimPid: victimPids[64] as number }, `one${i}`, i, one);
+  await single.close();
+
+  progress('one client done');
+  const eight = await concurrentRun(info.socket, target, victimPids.slice(0, 8), 8, Math.ceil(CYCLES / 8) * 2);
+  progress('8 clients done');
+  const sixtyFour = await concurrentRun(info.socket, target, victimPids.slice(0, 64), 64, Math.max(20, Math.ceil(CYCLES / 32)));
+
+  progress('64 clients done');
+  const pingInfo = await cpuPerCall(info.socket, info.child.pid as number, (c) => c.ping(), 20000);
+  const getInfo = await cpuPerCall(info.socket, info.child.pid as number, (c) => c.getValue(controller, baseName, choice.key), 20000);
+  const pingDeep = await cpuPerCall(info.socket, info.child.pid as number, (c) => c.ping(), 40000, 16);
+  const getDeep = await cpuPerCall(info.socket, info.child.pid as number, (c) => c.getValue(controller, baseName, choice.key), 40000, 16);
+
+  progress('cpu per call done');
+  const setup: Latencies = {};
+  for (let i = 0; i < 300; i++) {
+    const start = process.hrtime.bigint();
+    const c = await connect({ socket: info.socket });
+    await c.ping();
+    record(setup, 'setup', start);
+    await c.close();
+  }
+  await stopDaemon(info.child);
+
+  const quiet = startDaemon(tmp, 'warn');
+  daemons.push(quiet.child);
+  await waitForSocket(quiet.socket);
+  const pingWarn = await cpuPerCall(quiet.socket, quiet.child.pid as number, (c) => c.ping(), 20000);
+  const getWarn = await cpuPerCall(quiet.socket, quiet.child.pid as number, (c) => c.getValue(controller, baseName, choice.key), 20000);
+  await stopDaemon(quiet.child);
+
+  const cycle1 = summary(one.cycle ?? []);
+  out.push(line('floor: one lifecycle cycle in C (raw syscalls)', fmt(floorUs), 1));
+  out.push(line('daemon: cycle, 1 client, 1 connection (p50)', fmt(cycle1.p50), cycle1.p50 / floorUs));
+  out.push(line('daemon: cycle, 1 client, 1 connection (mean)', fmt(cycle1.mean), cycle1.mean / floorUs));
+  for (const [label, run] of [['8 clients', eight], ['64 clients', sixtyFour]] as const) {
+    const cycles = run.latencies.cycle?.length ?? 0;
+    const perCycle = run.wallUs / Math.max(1, cycles);
+    out.push(line(`daemon: cycle throughput, ${label} (wall per cycle)`, fmt(perCycle), perCycle / floorUs));
+    const c = summary(run.latencies.cycle ?? []);
+    out.push(line(`daemon: cycle latency, ${label} p50 / p99`, `${fmt(c.p50)} / ${fmt(c.p99)}`, c.p50 / floorUs));
+    out.push(line(`daemon: errors under load, ${label}`, String(run.errors)));
+  }
+  out.push('');
+  out.push(`per-method latency (floor per step = ${fmt(floorOpUs)}):`);
+  out.push(`${'method'.padEnd(12)} ${'1 client p50'.padStart(14)} ${'p99'.padStart(10)} ${'64 clients p50'.padStart(16)} ${'p99'.padStart(10)} ${'p50/floor step'.padStart(16)}`);
+  for (const m of ['Create', 'Chown', 'SetValue', 'MovePid', 'GetValue', 'Remove']) {
+    const a = summary(one[m] ?? []);
+    const b = summary(sixtyFour.latencies[m] ?? []);
+    out.push(`${m.padEnd(12)} ${fmt(a.p50).padStart(14)} ${fmt(a.p99).padStart(10)} ${fmt(b.p50).padStart(16)} ${fmt(b.p99).padStart(10)} ${(a.p50 / floorOpUs).toFixed(2).padStart(15)}x`);
+  }
+  const all64 = summary(Object.entries(sixtyFour.latencies).filter(([m]) => m !== 'cycle').flatMap(([, v]) => v));
+  out.push(line('all calls, 64 clients, p50 / p99', `${fmt(all64.p50)} / ${fmt(all64.p99)}`));
+  out.push('');
+  out.push(line('daemon CPU per call: Ping (log at info)', fmt(pingInfo.cpuUs), pingInfo.cpuUs / floorOpUs));
+  out.push(line('daemon CPU per call: GetValue (log at info)', fmt(getInfo.cpuUs), getInfo.cpuUs / floorOpUs));
+  out.push(line('  GetValue syscall floor (pread /proc, lstat, open/read/close)', fmt(getValueFloorUs), getValueFloorUs / floorOpUs));
+  out.push(line('  GetValue CPU relative to its own syscall floor', `${(getInfo.cpuUs / getValueFloorUs).toFixed(2)}x`));
+  out.push(line('daemon CPU per call: Ping, 16 in flight per connection', fmt(pingDeep.cpuUs), pingDeep.cpuUs / floorOpUs));
+  out.push(line('daemon CPU per call: GetValue, 16 in flight per conn.', fmt(getDeep.cpuUs), getDeep.cpuUs / floorOpUs));
+  out.push(line('daemon CPU per call: Ping (log at warn)', fmt(pingWarn.cpuUs), pingWarn.cpuUs / floorOpUs));
+  out.push(line('daemon CPU per call: GetValue (log at warn)', fmt(getWarn.cpuUs), getWarn.cpuUs / floorOpUs));
+  out.push(line('throughput: Ping, 8 connections (wall per call)', fmt(pingInfo.wallUs), pingInfo.wallUs / floorOpUs));
+  const s = summary(setup.setup ?? []);
+  out.push(line('connection setup + first call (p50 / p99)', `${fmt(s.p50)} / ${fmt(s.p99)}`, s.p50 / floorOpUs));
+  out.push('');
+}
+
+interface ReferenceContext {
+  tools: ReturnType<typeof compileTools>;
+  controller: string;
+  choice: KeyChoice;
+  baseName: string;
+  baseFs: string;
+  tmp: string;
+  daemons: ChildProcess[];
+}
+
+const verdict = (ok: boolean): string => (ok ? 'meets target' : 'MISSES target');
+
+function targetLine(label: string, value: string, ratio: number, target: string, ok: boolean): string {
+  return `${label.padEnd(52)} ${value.padStart(22)}   ${ratio.toFixed(2).padStart(5)}x C ref  (target ${target}: ${verdict(ok)})`;
+}
+
+/**
+ * Our daemon against the C libdbus reference, driven by the same load generator. Every
+ * measurement runs on both servers back to back, twice (ABAB), and keeps each server's
+ * better run, so that load from elsewhere on the machine hits both alike.
+ */
+async function referenceSection(out: string[], x: ReferenceContext): Promise<void> {
+  const { tools, controller, choice, baseName, baseFs, tmp, daemons } = x;
+  out.push('against the C libdbus reference server (reference-server.c; same load generator, loadgen.c; GetValue of one key):');
+  if (!tools.reference) {
+    out.push(`  not available: ${tools.missing}`);
+    out.push('');
+    return;
+  }
+  // The reference resolves the cgroup argument against the bench's own cgroup, as the daemon does.
+  const ref = await startReference(tools.reference, path.join(tmp, 'ref.sock'), path.dirname(baseFs));
+  daemons.push(ref);
+  if (COMPARED_DAEMON) out.push(`  (daemon: ${COMPARED_DAEMON})`);
+  const d = startDaemon(tmp, 'info', 'ref-compare', ['--max-connections-per-uid', String(HELD_CONNECTIONS + 100)], COMPARED_DAEMON);
+  daemons.push(d.child);
+  await waitForSocket(d.socket);
+  const servers = { ref: { pid: ref.pid as number, socket: path.join(tmp, 'ref.sock') }, daemon: { pid: d.child.pid as number, socket: d.socket } };
+  const msg = getValueMessage(controller, baseName, choice.key);
+  const idleRss = rssMiB(servers.daemon.pid);
+
+  type Closed = ReturnType<typeof closedRun>;
+  const best = (a: Closed, b: Closed): Closed => (a.cpuPerCallUs <= b.cpuPerCallUs ? a : b);
+  const both = (conns: number): { ref: Closed; daemon: Closed } => {
+    const r1 = closedRun(tools.loadgen, servers.ref, msg, conns, LOAD_SECONDS);
+    const d1 = closedRun(tools.loadgen, servers.daemon, msg, conns, LOAD_SECONDS);
+    const r2 = closedRun(tools.loadgen, servers.ref, msg, conns, LOAD_SECONDS);
+    const d2 = closedRun(tools.loadgen, servers.daemon, msg, conns, LOAD_SECONDS);
+    return { ref: best(r1, r2), daemon: best(d1, d2) };
+  };
+  progress('reference: CPU per call');
+  const eight = both(8);
+  progress('reference: saturation');
+  const sat = both(64);
+  const satRef = sat.ref.perSecond;
+  const satDaemon = sat.daemon.perSecond;
+
+  progress('reference: open loop at half of saturation');
+  const open = (server: { pid: number; socket: string }, rate: number): LoadResult => runLoad(tools.loadgen, server.socket, msg, ['open', '64', String(Math.round(rate)), String(LOAD_SECONDS)]);
+  const openDaemon = [open(servers.daemon, satDaemon / 2), open(servers.daemon, satDaemon / 2)].sort((a, b) => a.p99 - b.p99)[0] as LoadResult;
+  const openRef = [open(servers.ref, satRef / 2), open(servers.ref, satRef / 2)].sort((a, b) => a.p99 - b.p99)[0] as LoadResult;
+
+  progress(`reference: ${HELD_CONNECTIONS} connections`);
+  const held = await holdConnections(tools.loadgen, servers.daemon, msg, HELD_CONNECTIONS);
+  await stopDaemon(d.child);
+
+  // The C reference logs nothing; the daemon logs every request at info by default.
+  progress('reference: daemon with the request log at warn');
+  const w = startDaemon(tmp, 'warn', 'ref-compare-warn', [], COMPARED_DAEMON);
+  daemons.push(w.child);
+  await waitForSocket(w.socket);
+  const warnServer = { pid: w.child.pid as number, socket: w.socket };
+  const warnRuns = [closedRun(tools.loadgen, servers.ref, msg, 8, LOAD_SECONDS), closedRun(tools.loadgen, warnServer, msg, 8, LOAD_SECONDS), closedRun(tools.loadgen, warnServer, msg, 8, LOAD_SECONDS)];
+  const refWarnSide = warnRuns[0] as Closed;
+  const warn8 = best(warnRuns[1] as Closed, warnRuns[2] as Closed);
+  await stopDaemon(w.child);
+  await stopDaemon(ref);
+
+  const cpuRatio = eight.daemon.cpuPerCallUs / eight.ref.cpuPerCallUs;
+  out.push(line('  C reference: CPU per GetValue, 8 connections', fmt(eight.ref.cpuPerCallUs)));
+  out.push(targetLine('  daemon: CPU per GetValue, 8 connections', fmt(eight.daemon.cpuPerCallUs), cpuRatio, '<= 1.7x', cpuRatio <= 1.7));
+  out.push(line('  C reference: CPU per GetValue, run next to the warn one', fmt(refWarnSide.cpuPerCallUs)));
+  out.push(
+    `${'  daemon, request log at warn: CPU per GetValue'.padEnd(52)} ${fmt(warn8.cpuPerCallUs).padStart(22)}   ${(warn8.cpuPerCallUs / refWarnSide.cpuPerCallUs).toFixed(2).padStart(5)}x C ref  (the reference logs nothing)`,
+  );
+  out.push(line('  C reference: saturation, 64 connections', `${satRef.toFixed(0)} calls/s`));
+  out.push(targetLine('  daemon: saturation, 64 connections', `${satDaemon.toFixed(0)} calls/s`, satDaemon / satRef, '>= 0.7x', satDaemon / satRef >= 0.7));
+  out.push(line('  C reference / daemon CPU per call at saturation', `${fmt(sat.ref.cpuPerCallUs)} / ${fmt(sat.daemon.cpuPerCallUs)}`));
+  out.push(line('  C reference: open loop at half its saturation, p50/p99', `${fmt(openRef.p50)} / ${fmt(openRef.p99)}`));
+  const okP99 = openDaemon.p99 <= 1000 && openDaemon.errors === 0 && openDaemon.overflow === 0;
+  out.push(
+    `${'  daemon: open loop at half its saturation, p50/p99'.padEnd(52)} ${`${fmt(openDaemon.p50)} / ${fmt(openDaemon.p99)}`.padStart(22)}   (${Math.round(satDaemon / 2)} calls/s, p99.9 ${fmt(openDaemon.p999)}; target p99 <= 1 ms: ${verdict(okP99)})`,
+  );
+  out.push(line('  errors (daemon, all runs)', String(eight.daemon.errors + sat.daemon.errors + openDaemon.errors + openDaemon.overflow)));
+  const okRss = held.held === HELD_CONNECTIONS && held.rssMiB <= 80 * 1.048576; // 80 MB = 76.3 MiB
+  out.push(
+    `${`  daemon RSS, ${held.held} connections held`.padEnd(52)} ${`${held.rssMiB.toFixed(1)} MiB`.padStart(22)}   (idle ${idleRss.toFixed(1)} MiB; target <= 80 MB = 76.3 MiB: ${verdict(okRss)})`,
+  );
+  out.push('');
+}
+
+interface SetupContext {
+  floor: string;
+  t: SetupTarget;
+  baseName: string;
+  pid: number;
+  uid: number;
+  gid: number;
+  tmp: string;
+  daemons: ChildProcess[];
+}
+
+/** Setup of one container through the daemon against floor.c --setup. */
+async function setupSection(out: string[], x: SetupContext): Promise<void> {
+  const { floor, t, baseName, pid, uid, gid, tmp, daemons } = x;
+  const label = `Setup (${t.dirs.length} hierarchies, chown, ${t.dirs.length} limits, 1 pid)`;
+  const cycles = Math.max(50, Math.round(CYCLES / 5));
+  const floorRuns = [0, 1, 2].map(() => setupFloorUs(floor, t, pid, uid, gid, cycles)).sort((a, b) => a - b);
+  const floorUs = floorRuns[1] as number;
+  out.push(line(`floor: ${label} in C`, fmt(floorUs)));
+  const d = startDaemon(tmp, 'info', 'setup');
+  daemons.push(d.child);
+  await waitForSocket(d.socket);
+  const client = await connect({ socket: d.socket });
+  try {
+    if (!setupCall(client)) {
+      out.push(line(`daemon: ${label}`, 'n/a: this build has no Setup'));
+      return;
+    }
+    let lat: number[];
+    try {
+      await setupThroughDaemon(client, t, baseName, pid, uid, gid, 10); // warm-up
+      lat = await setupThroughDaemon(client, t, baseName, pid, uid, gid, cycles);
+    } catch (err) {
+      out.push(line(`daemon: ${label}`, `n/a: ${(err as Error).message}`));
+      for (const dir of new Set(t.dirs.map((x) => x.dir))) for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeSetupTree(path.join(dir, e.name));
+      return;
+    }
+    const s = summary(lat);
+    const ratio = s.p50 / floorUs;
+    out.push(`${`daemon: ${label}, p50`.padEnd(52)} ${fmt(s.p50).padStart(22)}   ${ratio.toFixed(2).padStart(5)}x floor  (target <= 4x: ${verdict(ratio <= 4)}; p99 ${fmt(s.p99)})`);
+  } finally {
+    await client.close();
+    await stopDaemon(d.child);
   }
 }
 

@@ -98,6 +98,7 @@ export const CI_PLAN: readonly Run[] = [
       'test/integration/scenarios',
       'test/integration/containers/proxy.test.ts',
       'test/hostile/reflection.test.ts',
+      'test/hostile/kept-fds.test.ts',
     ],
     split: true,
     exclude: NOT_YET_ON_A_REAL_V2_KERNEL,
