@@ -81,8 +81,9 @@ export class CgroupFs {
     const p = this.layout.toFsPath(h, cg);
     if (p === undefined) return undefined;
     try {
-      const st = fs.lstatSync(file ? `${p}/${file}` : p);
-      return { uid: st.uid, gid: st.gid, mode: st.mode };
+      // throwIfNoEntry: a missing cgroup (Create's usual case) costs no Error and stack trace.
+      const st = fs.lstatSync(file ? `${p}/${file}` : p, { throwIfNoEntry: false });
+      return st && { uid: st.uid, gid: st.gid, mode: st.mode };
     } catch {
       return undefined;
     }

@@ -23,8 +23,8 @@ export class PinnedCgroup {
 
   private constructor(
     private readonly fd: number,
-    /** the owner and mode of the directory that was opened */
-    readonly owner: FileOwner,
+    /** the owner and mode of the directory that was opened (kept current by chown below) */
+    private dirOwner: FileOwner,
     /** 'memory:/a/b', for messages */
     private readonly described: string,
     /** told when the directory itself changes owner (quota counts follow owners) */
@@ -54,6 +54,11 @@ export class PinnedCgroup {
     }
   }
 
+  /** The owner and mode of the opened directory: as opened, or as this object's chown left it. */
+  get owner(): FileOwner {
+    return this.dirOwner;
+  }
+
   /** Its files as the value plans use them (value-plans.ts). */
   files(): CgroupFiles {
     return {
@@ -79,8 +84,8 @@ export class PinnedCgroup {
   stat(file?: string): FileOwner | undefined {
     if (file === undefined || file === '') return this.owner;
     try {
-      const st = fs.lstatSync(this.path(file));
-      return { uid: st.uid, gid: st.gid, mode: st.mode };
+      const st = fs.lstatSync(this.path(file), { throwIfNoEntry: false }); // missing: no Error built
+      return st && { uid: st.uid, gid: st.gid, mode: st.mode };
     } catch {
       return undefined;
     }
@@ -134,7 +139,13 @@ export class PinnedCgroup {
     } catch (err) {
       throw errorFromErrno(err, `cannot chown ${this.describe(file)}`);
     }
-    if (file === undefined || file === '') this.onOwnerChanged?.(uid);
+    if (file === undefined || file === '') {
+      // What fstat would say now (chown(2) leaves a directory's mode alone; -1 changes nothing),
+      // for the checks of a request that goes on using this opening after its chown (Setup).
+      const was = this.dirOwner;
+      this.dirOwner = { uid: uid === -1 ? was.uid : uid, gid: gid === -1 ? was.gid : gid, mode: was.mode };
+      this.onOwnerChanged?.(uid);
+    }
   }
 
   /** Makes child `name` (0755); false if it existed. */

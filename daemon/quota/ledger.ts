@@ -64,6 +64,8 @@ export class OwnerLedger implements CgroupObserver {
   private readonly hierarchies = new Map<string, HierarchyOwners>();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** who owns what the daemon makes: its own euid, which never changes (read once, not per mkdir) */
+  private readonly creator = process.geteuid?.() ?? 0;
 
   constructor(
     private readonly cgfs: () => CgroupFs,
@@ -84,7 +86,7 @@ export class OwnerLedger implements CgroupObserver {
 
   // CgroupObserver: the daemon's own changes, as they happen.
   created(h: Hierarchy, cg: string): void {
-    if (!isHiddenLeaf(cg)) this.of(h).set(cg, this.tracked(process.geteuid?.() ?? 0));
+    if (!isHiddenLeaf(cg)) this.of(h).set(cg, this.tracked(this.creator));
   }
 
   ownerChanged(h: Hierarchy, cg: string, uid: number): void {

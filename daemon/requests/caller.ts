@@ -128,18 +128,28 @@ export function readVictim(pid: number): Victim {
 
 /** The cgroup of any process in h (GetPidCgroup victims, MovePid victims). */
 export function processCgroup(rt: Runtime, pid: number, h: Hierarchy): string {
+  return cgroupIn(rt, processCgroupLines(pid), pid, h);
+}
+
+/** A process's /proc/PID/cgroup, parsed (read once for a request that looks at several hierarchies). */
+export function processCgroupLines(pid: number): ProcCgroupLine[] {
   const lines = readProcCgroup(pid);
   if (!lines) throw new CgmError('UnixProcessIdUnknown', `process ${pid} does not exist`);
+  return lines;
+}
+
+/** The cgroup in h of the process whose /proc/PID/cgroup `lines` are. */
+export function cgroupIn(rt: Runtime, lines: ProcCgroupLine[], pid: number, h: Hierarchy): string {
   const cg = rt.layout.cgroupOf(lines, h);
   if (cg === undefined) throw new CgmError('NoSuchController', `process ${pid} has no cgroup in hierarchy ${h.label}`);
   return cg;
 }
 
-export function sameNamespaces(rt: Runtime, pid: number): { samePidNs: boolean; sameUserNs: boolean } {
-  const pidNs = namespaceInode(pid, 'pid');
-  const userNs = namespaceInode(pid, 'user');
-  return {
-    samePidNs: rt.self.pidNs === undefined || pidNs === rt.self.pidNs,
-    sameUserNs: rt.self.userNs === undefined || userNs === rt.self.userNs,
-  };
+/**
+ * Is `pid` in the daemon's own pid (or user) namespace? One stat of its /proc/PID/ns link; the
+ * namespace rule asks for only the kinds a method needs, each once.
+ */
+export function sameNamespace(rt: Runtime, pid: number, kind: 'pid' | 'user'): boolean {
+  const own = kind === 'pid' ? rt.self.pidNs : rt.self.userNs;
+  return own === undefined || namespaceInode(pid, kind) === own;
 }

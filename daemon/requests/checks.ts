@@ -4,7 +4,7 @@
 import { constants } from 'node:fs';
 import { CgmError } from '../errors';
 import { HIDDEN_LEAF, type Hierarchy } from '../cgroupfs/layout';
-import { chopProxySuffix, isHostRoot, isUnder, mayAccess, quoteArg, resolveCgroupArg, type Access, type CgroupArgForm } from '../policy';
+import { chopProxySuffix, isHostRoot, isUnder, mayAccess, quoteArg, resolveCgroupArg, type Access, type CgroupArgForm, type FileOwner } from '../policy';
 import type { Runtime } from '../runtime';
 import type { PinnedCgroup } from '../cgroupfs/pinned';
 import type { Caller } from './caller';
@@ -60,6 +60,22 @@ export function pinCgroup(rt: Runtime, h: Hierarchy, cg: string): PinnedCgroup {
   return pinned;
 }
 
+/**
+ * The cgroups a request of several steps (Setup) has already opened, by hierarchy: each step
+ * checks and acts through the same opening instead of looking the path up again.
+ */
+export type OpenCgroups = ReadonlyMap<Hierarchy, { readonly path: string; readonly pinned: PinnedCgroup }>;
+
+/**
+ * A step's cgroup `cg` in h: the request's own opening when it is that cgroup (`own` false: the
+ * request closes it), else opened now (`own` true: the step closes it).
+ */
+export function pinFor(rt: Runtime, h: Hierarchy, cg: string, open: OpenCgroups | undefined): { pinned: PinnedCgroup; own: boolean } {
+  const held = open?.get(h);
+  if (held !== undefined && held.path === cg) return { pinned: held.pinned, own: false };
+  return { pinned: pinCgroup(rt, h, cg), own: true };
+}
+
 /** r needs `access` to `file` of the opened cgroup (the directory itself for none), as it is now. */
 export function assertPinnedAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg: string, pinned: PinnedCgroup, file: string | undefined, access: Access): void {
   const decision = mayAccess(caller.requestor, pinned.stat(file), access);
@@ -82,7 +98,12 @@ export function assertPinnedKeyAccess(rt: Runtime, caller: Caller, h: Hierarchy,
 }
 
 export function assertAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg: string, file: string | undefined, access: Access): void {
-  const decision = mayAccess(caller.requestor, rt.cgfs.stat(h, cg, file), access);
+  assertOwnerAccess(rt, caller, h, cg, file, rt.cgfs.stat(h, cg, file), access);
+}
+
+/** assertAccess with the file's lstat already in hand (one lstat serving several checks). */
+export function assertOwnerAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg: string, file: string | undefined, owner: FileOwner | undefined, access: Access): void {
+  const decision = mayAccess(caller.requestor, owner, access);
   if (!decision.allow) {
     throw new CgmError('AccessDenied', `${access} access to ${rt.cgfs.describe(h, cg, file)} denied: ${decision.reason}`);
   }

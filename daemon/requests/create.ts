@@ -2,13 +2,14 @@
 // missing cgroups owned wholly by the requestor, and on failure removes every cgroup
 // this call made, in every hierarchy. Each mkdir is journalled first (create-journal.ts)
 // so that a daemon killed half-way is rolled back at its next start.
+import { constants } from 'node:fs';
 import { CgmError } from '../errors';
 import { childOf, type CgroupFs } from '../cgroupfs/cgroupfs';
 import { HIDDEN_LEAF, type Hierarchy } from '../cgroupfs/layout';
-import { MAX_NAME_BYTES, mayCreateAtDepth, quoteArg } from '../policy';
+import { MAX_NAME_BYTES, mayCreateAtDepth, quoteArg, type FileOwner } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
-import { assertAccess, assertCgroupArg, assertCgroupExists } from './checks';
+import { assertCgroupArg, assertOwnerAccess } from './checks';
 import { forEachHierarchy, hierarchyList } from './hierarchies';
 
 type Existed = 1 | -1;
@@ -113,7 +114,10 @@ export function removeMade(cgfs: CgroupFs, made: readonly Made[]): void {
 export function createIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, made: Made[]): Existed {
   const { cgfs } = rt;
   let current = caller.requestorCgroup(h);
-  assertCgroupExists(rt, h, current);
+  // One lstat per path component: it answers "exists", "is a cgroup" and the access check
+  // of that component, and again the write check when a child is made in it next.
+  let currentOwner = cgfs.stat(h, current);
+  if (!isDirectory(currentOwner)) throw new CgmError('FileNotFound', `cgroup ${cgfs.describe(h, current)} does not exist`);
   let existed: Existed = -1;
   for (const component of arg.split('/')) {
     if (component === '' || component === '.') continue;
@@ -121,13 +125,14 @@ export function createIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string,
     const next = childOf(current, component);
     const owner = cgfs.stat(h, next);
     if (owner !== undefined) {
-      if (!cgfs.isDirectory(h, next)) throw new CgmError('InvalidArgs', `${cgfs.describe(h, next)} is a file, not a cgroup`);
-      assertAccess(rt, caller, h, next, undefined, 'read');
+      if (!isDirectory(owner)) throw new CgmError('InvalidArgs', `${cgfs.describe(h, next)} is a file, not a cgroup`);
+      assertOwnerAccess(rt, caller, h, next, undefined, owner, 'read');
       existed = 1;
       current = next;
+      currentOwner = owner;
       continue;
     }
-    assertAccess(rt, caller, h, current, undefined, 'readwrite');
+    assertOwnerAccess(rt, caller, h, current, undefined, currentOwner, 'readwrite');
     const depth = mayCreateAtDepth(next, rt.options.maxDepth);
     if (!depth.allow) throw new CgmError('LimitsExceeded', depth.reason);
     // Never inside a tree a sliced Remove or Prune is taking apart; never past the owner quota.
@@ -139,6 +144,7 @@ export function createIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string,
       rt.journal.existed();
       existed = 1; // made by someone else meanwhile
       current = next;
+      currentOwner = cgfs.stat(h, next);
       continue;
     }
     made.push({ h, cg: next });
@@ -147,9 +153,19 @@ export function createIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string,
     // run as (root, mostly) already owns everything, and 30-odd lchowns per hierarchy were
     // most of a root Create's time.
     const madeOwner = cgfs.stat(h, next);
-    if (madeOwner === undefined || madeOwner.uid !== caller.r.uid || madeOwner.gid !== caller.r.gid) cgfs.chownAll(h, next, caller.r.uid, caller.r.gid);
+    if (madeOwner === undefined || madeOwner.uid !== caller.r.uid || madeOwner.gid !== caller.r.gid) {
+      cgfs.chownAll(h, next, caller.r.uid, caller.r.gid); // throws unless the directory itself was chowned
+      // chown leaves a directory's mode as it was
+      currentOwner = madeOwner ? { ...madeOwner, uid: caller.r.uid, gid: caller.r.gid } : cgfs.stat(h, next);
+    } else {
+      currentOwner = madeOwner;
+    }
     existed = -1;
     current = next;
   }
   return existed;
+}
+
+function isDirectory(owner: FileOwner | undefined): boolean {
+  return owner !== undefined && (owner.mode & constants.S_IFMT) === constants.S_IFDIR;
 }

@@ -5,7 +5,7 @@ import { CgmError } from '../errors';
 import type { CallContext, MethodHandler } from '../dbus/server';
 import { mayCallPlain } from '../policy';
 import type { Runtime } from '../runtime';
-import { Caller, sameNamespaces } from './caller';
+import { Caller, sameNamespace } from './caller';
 import { createFair } from './create';
 import { chmod, chown } from './ownership';
 import { movePid } from './move-pid';
@@ -27,12 +27,13 @@ const noReply = (done: void | Promise<void>): unknown[] | Promise<unknown[]> => 
 
 /** Plain call: r = p = the connection's peer; `daemonAsProxy` for the Abs methods whose base is the hierarchy root. */
 export function plainCaller(rt: Runtime, ctx: CallContext, daemonAsProxy = false): Caller {
+  // Each getter stats only its own namespace (Setup needs both, most methods one or none).
   const decision = mayCallPlain(ctx.spec.name, {
     get samePidNs() {
-      return sameNamespaces(rt, ctx.peer.pid).samePidNs;
+      return sameNamespace(rt, ctx.peer.pid, 'pid');
     },
     get sameUserNs() {
-      return sameNamespaces(rt, ctx.peer.pid).sameUserNs;
+      return sameNamespace(rt, ctx.peer.pid, 'user');
     },
   });
   if (!decision.allow) throw new CgmError('WrongNamespace', decision.reason);

@@ -9,11 +9,11 @@ import type { Hierarchy } from '../cgroupfs/layout';
 import type { PinnedCgroup } from '../cgroupfs/pinned';
 import { assertPid, isUnder, mayMovePid } from '../policy';
 import type { Runtime } from '../runtime';
-import { processCgroup, readVictim, type Caller } from './caller';
-import { assertCgroupArg, assertPinnedAccess, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
+import { cgroupIn, processCgroupLines, readVictim, type Caller } from './caller';
+import { assertCgroupArg, assertPinnedAccess, pinFor, resolveTarget, testOnlyCheckPause, type OpenCgroups } from './checks';
 import { hierarchyList } from './hierarchies';
 import { HeldProcess } from '../proc/held-process';
-import { readProcCgroup } from '../cgroupfs/discover';
+import type { ProcCgroupLine } from '../proc/proc-cgroup';
 
 interface Move {
   h: Hierarchy;
@@ -23,6 +23,8 @@ interface Move {
   to: string;
   /** the target cgroup, opened when it was checked: the write goes below this directory (pinned.ts) */
   pinned: PinnedCgroup;
+  /** opened by this move (closed when it is done), not by the request around it (Setup) */
+  own: boolean;
 }
 
 /**
@@ -72,17 +74,17 @@ export interface DoneMove {
  * The task's cgroup exactly as the kernel has it (processCgroup hides the v2 leaf, so a
  * task put back there would land in the leaf although it was in the cgroup itself).
  */
-function exactCgroupOf(rt: Runtime, pid: number, h: Hierarchy): string {
-  if (h.version !== 2) return processCgroup(rt, pid, h);
-  const line = readProcCgroup(pid)?.find((l) => l.hierarchyId === 0 && l.controllers.length === 0);
-  return line?.path ?? taskHome(rt, h, processCgroup(rt, pid, h));
+function exactCgroupIn(rt: Runtime, lines: ProcCgroupLine[], pid: number, h: Hierarchy, from: string): string {
+  if (h.version !== 2) return from;
+  const line = lines.find((l) => l.hierarchyId === 0 && l.controllers.length === 0);
+  return line?.path ?? taskHome(rt, h, from);
 }
 
 /**
- * MovePid over hierarchies already resolved (Setup moves into the hierarchies it set up);
- * returns the moves made, for moveBack().
+ * MovePid over hierarchies already resolved (Setup moves into the hierarchies it set up,
+ * through the cgroups it opened: `open`); returns the moves made, for moveBack().
  */
-export function movePidIn(rt: Runtime, caller: Caller, hierarchies: readonly Hierarchy[], cgroup: string, pid: number, abs: boolean): DoneMove[] {
+export function movePidIn(rt: Runtime, caller: Caller, hierarchies: readonly Hierarchy[], cgroup: string, pid: number, abs: boolean, open?: OpenCgroups): DoneMove[] {
   const form = abs ? 'movepidabs' : 'movepid';
   assertCgroupArg(cgroup, form);
   assertPid(pid);
@@ -93,16 +95,18 @@ export function movePidIn(rt: Runtime, caller: Caller, hierarchies: readonly Hie
     const victim = readVictim(pid);
     const decision = mayMovePid(caller.requestor, victim);
     if (!decision.allow) throw new CgmError('AccessDenied', decision.reason);
+    // Read once for all hierarchies: one consistent view of where the (held) task is.
+    const lines = processCgroupLines(pid);
     for (const h of hierarchies) {
       const { path, base } = resolveTarget(caller, h, cgroup, form);
-      const from = processCgroup(rt, pid, h);
+      const from = cgroupIn(rt, lines, pid, h);
       if (!isUnder(from, base)) {
         throw new CgmError('AccessDenied', `process ${pid} is in ${rt.cgfs.describe(h, from)}, outside the caller's subtree ${base}`);
       }
       rt.claims.assertFree(h, path, `moving a task into ${rt.cgfs.describe(h, path)}`);
-      const exactFrom = exactCgroupOf(rt, pid, h); // before the open: a throw leaves nothing open
-      const pinned = pinCgroup(rt, h, path);
-      plan.push({ h, from, exactFrom, to: path, pinned });
+      const exactFrom = exactCgroupIn(rt, lines, pid, h, from); // before the open: a throw leaves nothing open
+      const { pinned, own } = pinFor(rt, h, path, open);
+      plan.push({ h, from, exactFrom, to: path, pinned, own });
       assertPinnedAccess(rt, caller, h, path, pinned, undefined, 'read');
       // The v2 leaf's file is owned like the cgroup's own, so checking the cgroup's file
       // decides before anything is created.
@@ -115,7 +119,7 @@ export function movePidIn(rt: Runtime, caller: Caller, hierarchies: readonly Hie
     runPlan(rt, plan, pid);
     return plan.map(({ h, exactFrom }) => ({ h, from: exactFrom, pid }));
   } finally {
-    for (const move of plan) move.pinned.close();
+    for (const move of plan) if (move.own) move.pinned.close();
     held.close();
   }
 }

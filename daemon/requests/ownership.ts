@@ -9,7 +9,7 @@ import type { Hierarchy } from '../cgroupfs/layout';
 import { assertChmodFile, assertIdArg, assertMode, mayChown, quoteArg } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
-import { assertCgroupArg, assertPinnedAccess, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
+import { assertCgroupArg, assertPinnedAccess, pinCgroup, pinFor, resolveTarget, testOnlyCheckPause, type OpenCgroups } from './checks';
 import { forEachHierarchy, hierarchyList } from './hierarchies';
 
 const { S_IFMT, S_IFREG } = constants;
@@ -68,9 +68,10 @@ export interface ChownDone {
 
 /**
  * Chown of `cgroup` in every one of `hierarchies` (Setup: each must succeed), with Chown's
- * policy and checks; the cgroups stay opened until undo() or release().
+ * policy and checks, through the cgroups Setup opened (`open`); any it opens itself stay
+ * opened until undo() or release().
  */
-export function chownAll(rt: Runtime, caller: Caller, hierarchies: readonly Hierarchy[], cgroup: string, uid: number, gid: number): ChownDone {
+export function chownAll(rt: Runtime, caller: Caller, hierarchies: readonly Hierarchy[], cgroup: string, uid: number, gid: number, open?: OpenCgroups): ChownDone {
   const decision = mayChown(caller.requestor);
   if (!decision.allow) throw new CgmError('AccessDenied', decision.reason);
   assertCgroupArg(cgroup, 'relative');
@@ -82,7 +83,7 @@ export function chownAll(rt: Runtime, caller: Caller, hierarchies: readonly Hier
     for (const p of pins.splice(0)) p.close();
   };
   try {
-    for (const h of hierarchies) chownIn(rt, caller, h, cgroup, uid, gid, changed, pins);
+    for (const h of hierarchies) chownIn(rt, caller, h, cgroup, uid, gid, changed, pins, open);
   } catch (err) {
     restore(changed, 'owner');
     release();
@@ -97,12 +98,12 @@ export function chownAll(rt: Runtime, caller: Caller, hierarchies: readonly Hier
   };
 }
 
-function chownIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, uid: number, gid: number, changed: Previous[], pins: PinnedCgroup[]): void {
+function chownIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, uid: number, gid: number, changed: Previous[], pins: PinnedCgroup[], open?: OpenCgroups): void {
   const { cgfs } = rt;
   const { path } = resolveTarget(caller, h, arg, 'relative');
   // Checked and changed through one opened directory: a rename meanwhile cannot redirect it.
-  const pinned = pinCgroup(rt, h, path);
-  pins.push(pinned);
+  const { pinned, own } = pinFor(rt, h, path, open);
+  if (own) pins.push(pinned);
   assertPinnedAccess(rt, caller, h, path, pinned, undefined, 'readwrite');
   testOnlyCheckPause(rt);
   remember(pinned, undefined, changed);

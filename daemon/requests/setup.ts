@@ -7,11 +7,12 @@
 // the step that failed.
 import { CgmError } from '../errors';
 import type { Hierarchy } from '../cgroupfs/layout';
+import type { PinnedCgroup } from '../cgroupfs/pinned';
 import { translationOf, subtreeActionOf } from '../cgroupfs/limit-translation';
 import { assertPid, assertSettableKey, quoteArg } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
-import { assertCgroupArg } from './checks';
+import { assertCgroupArg, pinCgroup, resolveTarget } from './checks';
 import { assertComponentLengths, createIn, removeMade, type Made } from './create';
 import { hierarchyList } from './hierarchies';
 import { moveBack, movePidIn } from './move-pid';
@@ -119,6 +120,13 @@ function setupNow(rt: Runtime, caller: Caller, req: SetupRequest): SetupReport {
   const made: Made[] = [];
   const madeHere = new Set<Hierarchy>();
   const steps: Undoable[] = [];
+  // Each hierarchy's cgroup, opened once it exists: every later step checks and acts through
+  // this one opening (pinned.ts), as each classic call does through its own.
+  const open = new Map<Hierarchy, { path: string; pinned: PinnedCgroup }>();
+  const closeAll = (): void => {
+    for (const { pinned } of open.values()) pinned.close();
+    open.clear();
+  };
   try {
     for (const h of hierarchies) {
       const existed = createIn(rt, caller, h, req.cgroup, made);
@@ -127,22 +135,25 @@ function setupNow(rt: Runtime, caller: Caller, req: SetupRequest): SetupReport {
         report.created.push(h.label);
         madeHere.add(h);
       }
+      const { path } = resolveTarget(caller, h, req.cgroup, 'relative');
+      open.set(h, { path, pinned: pinCgroup(rt, h, path) });
     }
-    if (chown) steps.push(chownAll(rt, caller, hierarchies, req.cgroup, req.uid, req.gid));
+    if (chown) steps.push(chownAll(rt, caller, hierarchies, req.cgroup, req.uid, req.gid, open));
     req.limits.forEach(([key, value], i) => {
       const h = limitHierarchies[i] as Hierarchy;
       // A cgroup made here goes away on failure; only an existing one needs its values back.
-      const done = setLimitIn(rt, caller, h, req.cgroup, key, value, !madeHere.has(h));
+      const done = setLimitIn(rt, caller, h, req.cgroup, key, value, !madeHere.has(h), open);
       steps.push(done);
       report.applied.push([key, done.files.join(',')]);
     });
     for (const pid of pids) {
-      const moves = movePidIn(rt, caller, hierarchies, req.cgroup, pid, false);
+      const moves = movePidIn(rt, caller, hierarchies, req.cgroup, pid, false, open);
       steps.push({ undo: () => moveBack(rt, moves), release: () => undefined });
       report.moved.push(pid);
     }
   } catch (err) {
     for (const step of steps.reverse()) step.undo();
+    closeAll();
     removeMade(rt.cgfs, made);
     throw err;
   } finally {
@@ -150,6 +161,7 @@ function setupNow(rt: Runtime, caller: Caller, req: SetupRequest): SetupReport {
     rt.journal.finish();
   }
   for (const step of steps) step.release();
+  closeAll();
   return report;
 }
 

@@ -7,7 +7,7 @@ import type { Hierarchy } from '../cgroupfs/layout';
 import { assertKey, assertSettableKey, assertValue, MAX_VALUE_BYTES, quoteArg } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
-import { assertCgroupAccess, assertPinnedAccess, assertPinnedKeyAccess, assertUnderProxy, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
+import { assertCgroupAccess, assertPinnedAccess, assertPinnedKeyAccess, assertUnderProxy, pinCgroup, pinFor, resolveTarget, testOnlyCheckPause, type OpenCgroups } from './checks';
 import { singleHierarchy } from './hierarchies';
 import { getDeviceValue, isEmulatedDeviceKey, setDeviceValue } from './device-values';
 
@@ -92,17 +92,23 @@ export interface LimitDone {
  * driver plan (translation included), but a key that names no file (after translation) is
  * InvalidArgs naming it, freeze/kill and emulated device keys are refused (Setup has its own
  * calls for those), and with `remember` the files' contents are read first so undo() can
- * restore them.
+ * restore them. Checked and written through the cgroup Setup opened (`open`) when it is this one.
  */
-export function setLimitIn(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: string, key: string, value: string, remember: boolean): LimitDone {
+export function setLimitIn(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: string, key: string, value: string, remember: boolean, open?: OpenCgroups): LimitDone {
   assertSettableKey(key);
   assertValue(value);
   if (isEmulatedDeviceKey(h, key)) throw new CgmError('InvalidArgs', `limit ${quoteArg(key)}: device rules on cgroup v2 are set with SetValue, not Setup`);
-  const cg = readableCgroup(rt, caller, h, cgroup);
+  // readableCgroup's checks, the directory's own (read access) made on what was opened.
+  const { path: cg } = resolveTarget(caller, h, cgroup, 'readable');
+  assertUnderProxy(rt, caller, h, cg);
   const text = value === '' || value.endsWith('\n') ? value : `${value}\n`;
   if (Buffer.byteLength(text) > MAX_VALUE_BYTES) throw new CgmError('LimitsExceeded', `value of ${quoteArg(key)} is longer than ${MAX_VALUE_BYTES} bytes`);
-  const pinned = pinCgroup(rt, h, cg);
+  const { pinned, own } = pinFor(rt, h, cg, open);
+  const close = (): void => {
+    if (own) pinned.close();
+  };
   try {
+    assertPinnedAccess(rt, caller, h, cg, pinned, undefined, 'read');
     const files = pinned.files();
     const plan = rt.cgfs.driver(h).planSet(rt.cgfs, h, cg, files, key, text);
     for (const file of plan.files) {
@@ -130,12 +136,12 @@ export function setLimitIn(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: st
             // best effort: an earlier value the kernel no longer takes stays as it is
           }
         }
-        pinned.close();
+        close();
       },
-      release: () => pinned.close(),
+      release: close,
     };
   } catch (err) {
-    pinned.close();
+    close();
     throw err;
   }
 }
