@@ -6,6 +6,7 @@ import type { Hierarchy } from '../cgroupfs/layout';
 import { readProcCgroup } from '../cgroupfs/discover';
 import { parseProcCgroup, type ProcCgroupLine } from '../proc/proc-cgroup';
 import { parseIdMap, type IdMapRange } from '../proc/id-map';
+import { readText } from '../proc/read-text';
 import type { Cred, Requestor, Victim } from '../policy';
 import { namespaceInode, type Runtime } from '../runtime';
 
@@ -118,7 +119,7 @@ export class Caller {
 export function readVictim(pid: number): Victim {
   let status: string;
   try {
-    status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    status = readText(`/proc/${pid}/status`); // open, read, close: no fstat, no second read
   } catch {
     throw new CgmError('UnixProcessIdUnknown', `process ${pid} does not exist`);
   }

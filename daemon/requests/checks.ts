@@ -64,15 +64,22 @@ export function pinCgroup(rt: Runtime, h: Hierarchy, cg: string): PinnedCgroup {
  * The cgroups a request of several steps (Setup) has already opened, by hierarchy: each step
  * checks and acts through the same opening instead of looking the path up again.
  */
-export type OpenCgroups = ReadonlyMap<Hierarchy, { readonly path: string; readonly pinned: PinnedCgroup }>;
+export type OpenCgroups = ReadonlyMap<Hierarchy, OpenCgroup>;
+
+export interface OpenCgroup {
+  readonly path: string;
+  readonly pinned: PinnedCgroup;
+  /** when the request made this cgroup itself: the owner of every file in it as made (create.ts) */
+  readonly filesOwner?: { readonly uid: number; readonly gid: number };
+}
 
 /**
  * A step's cgroup `cg` in h: the request's own opening when it is that cgroup (`own` false: the
  * request closes it), else opened now (`own` true: the step closes it).
  */
-export function pinFor(rt: Runtime, h: Hierarchy, cg: string, open: OpenCgroups | undefined): { pinned: PinnedCgroup; own: boolean } {
+export function pinFor(rt: Runtime, h: Hierarchy, cg: string, open: OpenCgroups | undefined): { pinned: PinnedCgroup; own: boolean; filesOwner?: OpenCgroup['filesOwner'] } {
   const held = open?.get(h);
-  if (held !== undefined && held.path === cg) return { pinned: held.pinned, own: false };
+  if (held !== undefined && held.path === cg) return { pinned: held.pinned, own: false, filesOwner: held.filesOwner };
   return { pinned: pinCgroup(rt, h, cg), own: true };
 }
 

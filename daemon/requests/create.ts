@@ -18,6 +18,8 @@ type Existed = 1 | -1;
 export interface Made {
   h: Hierarchy;
   cg: string;
+  /** the owner of the new cgroup's directory and every file in it, once made (undefined: not all alike) */
+  owner?: { uid: number; gid: number };
 }
 
 /** Returns 1 if the cgroup already existed in any hierarchy, -1 if it was made everywhere. */
@@ -147,17 +149,21 @@ export function createIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string,
       currentOwner = cgfs.stat(h, next);
       continue;
     }
-    made.push({ h, cg: next });
+    const entry: Made = { h, cg: next };
+    made.push(entry);
     cgfs.driver(h).prepareChild(cgfs, h, current, next);
     // The kernel gives a new cgroup and its files to whoever made them (us): a requestor we
     // run as (root, mostly) already owns everything, and 30-odd lchowns per hierarchy were
     // most of a root Create's time.
     const madeOwner = cgfs.stat(h, next);
     if (madeOwner === undefined || madeOwner.uid !== caller.r.uid || madeOwner.gid !== caller.r.gid) {
-      cgfs.chownAll(h, next, caller.r.uid, caller.r.gid); // throws unless the directory itself was chowned
+      const failed = cgfs.chownAll(h, next, caller.r.uid, caller.r.gid); // throws unless the directory itself was chowned
+      if (madeOwner !== undefined && failed.length === 0) entry.owner = { uid: caller.r.uid, gid: caller.r.gid };
       // chown leaves a directory's mode as it was
       currentOwner = madeOwner ? { ...madeOwner, uid: caller.r.uid, gid: caller.r.gid } : cgfs.stat(h, next);
     } else {
+      // The kernel gives the directory and all its files to the one who made them (cgroup_kn_set_ugid).
+      entry.owner = { uid: madeOwner.uid, gid: madeOwner.gid };
       currentOwner = madeOwner;
     }
     existed = -1;

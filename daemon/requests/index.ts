@@ -4,7 +4,7 @@
 import { CgmError } from '../errors';
 import type { CallContext, MethodHandler } from '../dbus/server';
 import { mayCallPlain } from '../policy';
-import type { Runtime } from '../runtime';
+import { namespaceInode, type Runtime } from '../runtime';
 import { Caller, sameNamespace } from './caller';
 import { createFair } from './create';
 import { chmod, chown } from './ownership';
@@ -25,12 +25,28 @@ const n = (v: unknown): number => v as number;
 /** An empty reply, once a settling operation (freeze, kill) has finished. */
 const noReply = (done: void | Promise<void>): unknown[] | Promise<unknown[]> => (done instanceof Promise ? done.then(() => []) : []);
 
+/**
+ * Whether a connection's peer is in the daemon's pid namespace, once known: a process never
+ * changes its own pid namespace (setns and unshare change its children's), and the peer of a
+ * connection is fixed. Its user namespace can change (setns), so that is looked at per call.
+ */
+const peerInOurPidNs = new WeakMap<object, boolean>();
+
+function samePidNsAsPeer(rt: Runtime, ctx: CallContext): boolean {
+  const known = peerInOurPidNs.get(ctx.connection);
+  if (known !== undefined) return known;
+  const ino = namespaceInode(ctx.peer.pid, 'pid');
+  const same = rt.self.pidNs === undefined || ino === rt.self.pidNs;
+  if (ino !== undefined) peerInOurPidNs.set(ctx.connection, same); // a failed stat is not an answer to keep
+  return same;
+}
+
 /** Plain call: r = p = the connection's peer; `daemonAsProxy` for the Abs methods whose base is the hierarchy root. */
 export function plainCaller(rt: Runtime, ctx: CallContext, daemonAsProxy = false): Caller {
-  // Each getter stats only its own namespace (Setup needs both, most methods one or none).
+  // Each getter looks only at its own namespace (Setup needs both, most methods one or none).
   const decision = mayCallPlain(ctx.spec.name, {
     get samePidNs() {
-      return sameNamespace(rt, ctx.peer.pid, 'pid');
+      return samePidNsAsPeer(rt, ctx);
     },
     get sameUserNs() {
       return sameNamespace(rt, ctx.peer.pid, 'user');

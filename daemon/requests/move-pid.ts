@@ -7,7 +7,7 @@
 import { CgmError } from '../errors';
 import type { Hierarchy } from '../cgroupfs/layout';
 import type { PinnedCgroup } from '../cgroupfs/pinned';
-import { assertPid, isUnder, mayMovePid } from '../policy';
+import { assertPid, isHostRoot, isUnder, mayMovePid } from '../policy';
 import type { Runtime } from '../runtime';
 import { cgroupIn, processCgroupLines, readVictim, type Caller } from './caller';
 import { assertCgroupArg, assertPinnedAccess, pinFor, resolveTarget, testOnlyCheckPause, type OpenCgroups } from './checks';
@@ -109,8 +109,9 @@ export function movePidIn(rt: Runtime, caller: Caller, hierarchies: readonly Hie
       plan.push({ h, from, exactFrom, to: path, pinned, own });
       assertPinnedAccess(rt, caller, h, path, pinned, undefined, 'read');
       // The v2 leaf's file is owned like the cgroup's own, so checking the cgroup's file
-      // decides before anything is created.
-      assertPinnedAccess(rt, caller, h, path, pinned, rt.cgfs.driver(h).moveFile, 'write');
+      // decides before anything is created. Host root may write any file (as for values,
+      // assertPinnedKeyAccess): no lstat for it; the write itself finds a missing one.
+      if (!isHostRoot(caller.requestor)) assertPinnedAccess(rt, caller, h, path, pinned, rt.cgfs.driver(h).moveFile, 'write');
     }
     testOnlyCheckPause(rt);
     // Everything checked was about this process: write its pid only while it still lives

@@ -102,7 +102,7 @@ function chownIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, uid: nu
   const { cgfs } = rt;
   const { path } = resolveTarget(caller, h, arg, 'relative');
   // Checked and changed through one opened directory: a rename meanwhile cannot redirect it.
-  const { pinned, own } = pinFor(rt, h, path, open);
+  const { pinned, own, filesOwner } = pinFor(rt, h, path, open);
   if (own) pins.push(pinned);
   assertPinnedAccess(rt, caller, h, path, pinned, undefined, 'readwrite');
   testOnlyCheckPause(rt);
@@ -110,6 +110,18 @@ function chownIn(rt: Runtime, caller: Caller, h: Hierarchy, arg: string, uid: nu
   pinned.chown(undefined, uid, gid);
   const driver = cgfs.driver(h);
   for (const file of driver.delegateFiles()) {
+    if (filesOwner !== undefined) {
+      // A cgroup this request just made: every file's owner is known, so no lstat before each
+      // chown; a file that is not there (memory.* without memory enabled) fails it with ENOENT.
+      try {
+        pinned.chown(file, uid, gid);
+      } catch (err) {
+        if (pinned.stat(file) === undefined) continue;
+        throw err;
+      }
+      changed.push({ pinned, file, uid: filesOwner.uid, gid: filesOwner.gid, mode: 0 }); // mode: only a Chmod restores it
+      continue;
+    }
     // Not every delegatable file exists in every cgroup (memory.* without memory enabled).
     if (remember(pinned, file, changed)) pinned.chown(file, uid, gid);
   }

@@ -7,12 +7,11 @@
 // the step that failed.
 import { CgmError } from '../errors';
 import type { Hierarchy } from '../cgroupfs/layout';
-import type { PinnedCgroup } from '../cgroupfs/pinned';
 import { translationOf, subtreeActionOf } from '../cgroupfs/limit-translation';
 import { assertPid, assertSettableKey, quoteArg } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
-import { assertCgroupArg, pinCgroup, resolveTarget } from './checks';
+import { assertCgroupArg, pinCgroup, resolveTarget, type OpenCgroup } from './checks';
 import { assertComponentLengths, createIn, removeMade, type Made } from './create';
 import { hierarchyList } from './hierarchies';
 import { moveBack, movePidIn } from './move-pid';
@@ -122,7 +121,7 @@ function setupNow(rt: Runtime, caller: Caller, req: SetupRequest): SetupReport {
   const steps: Undoable[] = [];
   // Each hierarchy's cgroup, opened once it exists: every later step checks and acts through
   // this one opening (pinned.ts), as each classic call does through its own.
-  const open = new Map<Hierarchy, { path: string; pinned: PinnedCgroup }>();
+  const open = new Map<Hierarchy, OpenCgroup>();
   const closeAll = (): void => {
     for (const { pinned } of open.values()) pinned.close();
     open.clear();
@@ -136,7 +135,8 @@ function setupNow(rt: Runtime, caller: Caller, req: SetupRequest): SetupReport {
         madeHere.add(h);
       }
       const { path } = resolveTarget(caller, h, req.cgroup, 'relative');
-      open.set(h, { path, pinned: pinCgroup(rt, h, path) });
+      const filesOwner = existed === 1 ? undefined : made.find((m) => m.h === h && m.cg === path)?.owner;
+      open.set(h, { path, pinned: pinCgroup(rt, h, path), filesOwner });
     }
     if (chown) steps.push(chownAll(rt, caller, hierarchies, req.cgroup, req.uid, req.gid, open));
     req.limits.forEach(([key, value], i) => {

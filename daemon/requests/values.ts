@@ -4,7 +4,7 @@
 // names are translated, and freeze/kill settle before the reply (the hierarchy's driver).
 import { CgmError } from '../errors';
 import type { Hierarchy } from '../cgroupfs/layout';
-import { assertKey, assertSettableKey, assertValue, MAX_VALUE_BYTES, quoteArg } from '../policy';
+import { assertKey, assertSettableKey, assertValue, isHostRoot, MAX_VALUE_BYTES, quoteArg } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
 import { assertCgroupAccess, assertPinnedAccess, assertPinnedKeyAccess, assertUnderProxy, pinCgroup, pinFor, resolveTarget, testOnlyCheckPause, type OpenCgroups } from './checks';
@@ -111,8 +111,13 @@ export function setLimitIn(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: st
     assertPinnedAccess(rt, caller, h, cg, pinned, undefined, 'read');
     const files = pinned.files();
     const plan = rt.cgfs.driver(h).planSet(rt.cgfs, h, cg, files, key, text);
-    for (const file of plan.files) {
-      if (!files.exists(file)) throw new CgmError('InvalidArgs', `limit ${quoteArg(key)} names no file of ${rt.cgfs.describe(h, cg)} (nor does its translation)`);
+    const namesNoFile = (): CgmError => new CgmError('InvalidArgs', `limit ${quoteArg(key)} names no file of ${rt.cgfs.describe(h, cg)} (nor does its translation)`);
+    // Host root may write any file, and a cgroup made by this Setup is removed again if a write
+    // fails: there, a missing file is left to the write to find (and then named as below),
+    // sparing an lstat per limit. Anywhere else every file is looked at first.
+    const lookFirst = remember || !isHostRoot(caller.requestor);
+    for (const file of lookFirst ? plan.files : []) {
+      if (!files.exists(file)) throw namesNoFile();
       assertPinnedKeyAccess(rt, caller, h, cg, pinned, file, 'write');
     }
     const before: Array<{ file: string; text: string }> = [];
@@ -125,7 +130,14 @@ export function setLimitIn(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: st
         }
       }
     }
-    if (plan.run() instanceof Promise) throw new Error(`${key} settled asynchronously`); // refused by the caller before
+    let ran: void | Promise<void>;
+    try {
+      ran = plan.run();
+    } catch (err) {
+      if (!lookFirst && plan.files.some((file) => !files.exists(file))) throw namesNoFile();
+      throw err;
+    }
+    if (ran instanceof Promise) throw new Error(`${key} settled asynchronously`); // refused by the caller before
     return {
       files: plan.files,
       undo: () => {
