@@ -224,5 +224,34 @@ describe('Setup rollback on cgroup2 with the hidden leaf', () => {
         await c.close();
       }
     });
+
+    // Setup chowns through the cgroup it made and opened, without looking at each file first,
+    // and makes the v2 leaf for the moved task from what that opening says after the chown.
+    it('hands the new cgroup, its delegated files and the leaf made for its task to the owner', async () => {
+      const task = await env.spawn(['sleep', '600']);
+      const name = 'owned';
+      const report = await client.setup('all', `${env.baseName}/${name}`, { owner: OWNER, pids: [task.pid] });
+      expect(report.created.length).toBe(env.labels.length);
+      const ownerOf = (label: (typeof env.labels)[number], file?: string): [number, number] => {
+        const st = fs.statSync(env.fsPath(label, name, file));
+        return [st.uid, st.gid];
+      };
+      const owner: [number, number] = [OWNER.uid, OWNER.gid];
+      for (const label of env.labels) {
+        expect(ownerOf(label), label).toEqual(owner);
+        expect(ownerOf(label, 'cgroup.procs'), label).toEqual(owner);
+        if (label === 'unified') {
+          for (const file of ['cgroup.subtree_control', 'cgroup.threads', '.cgm_leaf', '.cgm_leaf/cgroup.procs']) expect(ownerOf(label, file), file).toEqual(owner);
+          expect(env.cgroupOf(task.pid, label)).toBe(env.cgPath(label, `${name}/.cgm_leaf`));
+          // what is not delegated stays root's
+          expect(ownerOf(label, 'cgroup.max.depth')).toEqual([0, 0]);
+        } else {
+          expect(ownerOf(label, 'tasks'), label).toEqual(owner);
+          expect(ownerOf(label, 'notify_on_release'), label).toEqual([0, 0]);
+          expect(env.cgroupOf(task.pid, label)).toBe(env.cgPath(label, name));
+        }
+      }
+      await task.stop();
+    });
   });
 });
