@@ -9,6 +9,7 @@ import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
 import { assertCgroupAccess, assertPinnedAccess, assertPinnedKeyAccess, assertUnderProxy, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
 import { singleHierarchy } from './hierarchies';
+import type { CgroupFiles } from '../cgroupfs/value-plans';
 import { getDeviceValue, isEmulatedDeviceKey, setDeviceValue } from './device-values';
 
 /** Largest value GetValue returns (memory.stat and friends are a few KiB). */
@@ -53,8 +54,14 @@ export function setValue(rt: Runtime, caller: Caller, controller: string, cgroup
   return setValueIn(rt, caller, singleHierarchy(rt, controller), cgroup, key, value);
 }
 
-/** SetValue in a hierarchy already resolved (Freeze, Thaw and Kill pick theirs). */
-export function setValueIn(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: string, key: string, value: string): void | Promise<void> {
+/**
+ * SetValue in a hierarchy already resolved (Freeze, Thaw and Kill pick theirs). `settle`, when
+ * given, runs after the write on the same opened cgroup (Kill waits there for its tasks to go).
+ */
+export function setValueIn(
+  rt: Runtime, caller: Caller, h: Hierarchy, cgroup: string, key: string, value: string,
+  settle?: (files: CgroupFiles, cg: string) => Promise<void>,
+): void | Promise<void> {
   assertSettableKey(key);
   assertValue(value);
   const cg = readableCgroup(rt, caller, h, cgroup);
@@ -70,6 +77,7 @@ export function setValueIn(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: st
     for (const file of plan.files) assertPinnedKeyAccess(rt, caller, h, cg, pinned, file, 'write');
     testOnlyCheckPause(rt);
     done = plan.run();
+    if (settle) done = Promise.resolve(done).then(() => settle(pinned.files(), cg));
   } catch (err) {
     pinned.close();
     throw err;
