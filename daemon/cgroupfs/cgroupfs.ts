@@ -77,6 +77,42 @@ export class CgroupFs {
     return p === undefined ? undefined : PinnedCgroup.open(p, this.describe(h, cg), (uid) => this.observer?.ownerChanged(h, cg, uid));
   }
 
+  /**
+   * Opens child `name` of the opened cgroup `parent` (cgroup `parentCg` when it was opened)
+   * through that opening, not by path; undefined when there is none.
+   */
+  pinChild(h: Hierarchy, parent: PinnedCgroup, parentCg: string, name: string): PinnedCgroup | undefined {
+    const cg = childOf(parentCg, name);
+    return PinnedCgroup.open(parent.path(name), this.describe(h, cg), (uid) => this.observer?.ownerChanged(h, cg, uid));
+  }
+
+  /** mkdir of child `name` through the opened `parent` (0755); false if it existed. */
+  mkdirIn(h: Hierarchy, parent: PinnedCgroup, parentCg: string, name: string): boolean {
+    if (!parent.mkdir(name)) return false;
+    this.observer?.created(h, childOf(parentCg, name));
+    return true;
+  }
+
+  /** rmdir of child `name` through the opened `parent`. */
+  rmdirIn(h: Hierarchy, parent: PinnedCgroup, parentCg: string, name: string): void {
+    parent.rmdir(name);
+    this.observer?.removed(h, childOf(parentCg, name));
+  }
+
+  /** chownAll through the opened cgroup `dir`. Returns entries that failed. */
+  chownAllIn(dir: PinnedCgroup, uid: number, gid: number): string[] {
+    dir.chown(undefined, uid, gid);
+    const failed: string[] = [];
+    for (const name of dir.readdir()) {
+      try {
+        dir.chown(name, uid, gid);
+      } catch {
+        failed.push(name);
+      }
+    }
+    return failed;
+  }
+
   stat(h: Hierarchy, cg: string, file?: string): FileOwner | undefined {
     const p = this.layout.toFsPath(h, cg);
     if (p === undefined) return undefined;

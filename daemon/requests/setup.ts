@@ -12,9 +12,9 @@ import { assertPid, assertSettableKey, quoteArg } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
 import { assertCgroupArg } from './checks';
-import { assertComponentLengths, createIn, removeMade, type Made } from './create';
+import { assertComponentLengths, closeWalk, createIn, newWalk, removeMade } from './create';
 import { hierarchyList } from './hierarchies';
-import { moveBack, movePidIn } from './move-pid';
+import { closeSources, moveBack, movePidIn, type SourcePins } from './move-pid';
 import { chownAll } from './ownership';
 import { setLimitIn } from './values';
 
@@ -116,12 +116,13 @@ interface Undoable {
 function setupNow(rt: Runtime, caller: Caller, req: SetupRequest): SetupReport {
   const { hierarchies, chown, limitHierarchies, pids } = validate(rt, req);
   const report: SetupReport = { created: [], existed: [], applied: [], moved: [] };
-  const made: Made[] = [];
+  const walk = newWalk();
   const madeHere = new Set<Hierarchy>();
   const steps: Undoable[] = [];
+  const sources: SourcePins = new Map();
   try {
     for (const h of hierarchies) {
-      const existed = createIn(rt, caller, h, req.cgroup, made);
+      const existed = createIn(rt, caller, h, req.cgroup, walk);
       if (existed === 1) report.existed.push(h.label);
       else {
         report.created.push(h.label);
@@ -137,15 +138,18 @@ function setupNow(rt: Runtime, caller: Caller, req: SetupRequest): SetupReport {
       report.applied.push([key, done.files.join(',')]);
     });
     for (const pid of pids) {
-      const moves = movePidIn(rt, caller, hierarchies, req.cgroup, pid, false);
-      steps.push({ undo: () => moveBack(rt, moves), release: () => undefined });
+      // Each task goes back, on failure, to the cgroup it was taken from, opened before the move.
+      const moves = movePidIn(rt, caller, hierarchies, req.cgroup, pid, false, sources);
+      steps.push({ undo: () => moveBack(rt, moves, false), release: () => undefined });
       report.moved.push(pid);
     }
   } catch (err) {
     for (const step of steps.reverse()) step.undo();
-    removeMade(rt.cgfs, made);
+    removeMade(rt.cgfs, walk.made);
     throw err;
   } finally {
+    closeSources(sources);
+    closeWalk(walk);
     // Done or rolled back: a later start has nothing of this call to undo.
     rt.journal.finish();
   }
