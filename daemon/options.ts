@@ -67,7 +67,7 @@ export function buildCommand(env: NodeJS.ProcessEnv = process.env): Command {
     // Test only: makes Create pause between hierarchies so that a test can SIGKILL the daemon
     // half-way through and check that the next start rolls the create back. Never use it in production.
     .addOption(new Option('--test-create-pause <ms>').argParser(integer(0, 60_000)).default(0).hideHelp())
-    // Test only: makes SetValue, Chmod, Chown and MovePid pause between their permission checks
+    // Test only: makes SetValue, Chmod, Chown, MovePid, Remove, Prune and RemoveOnEmpty pause between their permission checks
     // and their writes, so that the hostile suite can rename cgroups in that window. Never in production.
     .addOption(new Option('--test-check-pause <ms>').argParser(integer(0, 60_000)).default(0).hideHelp())
     // Test only: the same for Create (and Setup's create step), between a parent's check and the mkdir in it.

@@ -122,6 +122,58 @@ describe.skipIf(reason !== undefined)(titled('rename races against acts after th
       }
     }
   }, 60_000);
+
+  /** Makes `rel` (below the base) as root, in the named hierarchy only. */
+  async function rootMakes(rel: string): Promise<void> {
+    const made = await s.env.dbusSend('Create', 'ss', [s.NAMED, rel]);
+    expect(made.code, made.stderr).toBe(0);
+  }
+  const rmdirQuietly = (rel: string): void => {
+    try {
+      fs.rmdirSync(s.env.fsPath(s.NAMED, rel));
+    } catch {
+      // not there
+    }
+  };
+  const flagOf = (rel: string): string => fs.readFileSync(s.env.fsPath(s.NAMED, rel, 'notify_on_release'), 'utf8').trim();
+
+  it("Remove of its own cgroup's child renamed under it removes its own, never root's", async () => {
+    await rootMakes('deleg/rootchild/y');
+    const made = await s.attacker.call('Create', [s.NAMED, 'mine/y']);
+    expect(made.ok, JSON.stringify(made)).toBe(true);
+    try {
+      const rootY = fs.statSync(s.env.fsPath(s.NAMED, 'deleg/rootchild/y')).ino;
+      const before = s.snapshot();
+      const reply = await raced(s.NAMED, 'mine', 'rootchild', () => s.attacker.call('Remove', [s.NAMED, 'mine/y', 1]));
+      expect(reply.ok, JSON.stringify(reply)).toBe(true);
+      expect(fs.existsSync(s.env.fsPath(s.NAMED, 'deleg/rootchild/y')), "root's cgroup removed").toBe(true);
+      expect(fs.statSync(s.env.fsPath(s.NAMED, 'deleg/rootchild/y')).ino).toBe(rootY);
+      expect(fs.existsSync(s.env.fsPath(s.NAMED, 'deleg/mine/y')), 'its own is removed').toBe(false);
+      const left = s.snapshot();
+      expect(Object.keys(before).filter((k) => !(k in left)).every((k) => k.includes('/deleg/mine/y')), 'only mine/y is gone').toBe(true);
+    } finally {
+      rmdirQuietly('deleg/mine/y');
+      rmdirQuietly('deleg/rootchild/y');
+    }
+  }, 60_000);
+
+  it("Prune of its own cgroup renamed under it prunes and marks its own, never root's", async () => {
+    await rootMakes('deleg/rootchild/z');
+    try {
+      const rootZ = fs.statSync(s.env.fsPath(s.NAMED, 'deleg/rootchild/z')).ino;
+      const reply = await raced(s.NAMED, 'mine', 'rootchild', () => s.attacker.call('Prune', [s.NAMED, 'mine']));
+      expect(reply.ok, JSON.stringify(reply)).toBe(true);
+      expect(fs.existsSync(s.env.fsPath(s.NAMED, 'deleg/rootchild/z')), "root's cgroup removed").toBe(true);
+      expect(fs.statSync(s.env.fsPath(s.NAMED, 'deleg/rootchild/z')).ino).toBe(rootZ);
+      expect(flagOf('deleg/rootchild'), "root's cgroup marked to go").toBe('0');
+      expect(flagOf('deleg/rootchild/z'), "root's cgroup marked to go").toBe('0');
+    } finally {
+      rmdirQuietly('deleg/rootchild/z');
+      // Its own 'mine' may now be marked (it is A's to mark); back as the scene had it.
+      if (fs.existsSync(s.env.fsPath(s.NAMED, 'deleg/mine'))) fs.writeFileSync(s.env.fsPath(s.NAMED, 'deleg/mine', 'notify_on_release'), '0');
+    }
+    expect(fs.existsSync(s.env.fsPath(s.NAMED, 'deleg/mine')), 'prune removed its own empty cgroup: the scene needs it').toBe(true);
+  }, 60_000);
 });
 
 // Create walks its path one cgroup at a time: the parent it checked is the parent it makes the
