@@ -4,7 +4,9 @@
 // names are translated, and freeze/kill settle before the reply (the hierarchy's driver).
 import { CgmError } from '../errors';
 import type { Hierarchy } from '../cgroupfs/layout';
-import { assertKey, assertSettableKey, assertValue, MAX_VALUE_BYTES, quoteArg } from '../policy';
+import { assertKey, assertSettableKey, assertValue, isUnder, MAX_VALUE_BYTES, quoteArg } from '../policy';
+import { subtreeActionOf } from '../cgroupfs/limit-translation';
+import { processCgroup } from './caller';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
 import { assertCgroupAccess, assertPinnedAccess, assertPinnedKeyAccess, assertUnderProxy, pinCgroup, resolveTarget, testOnlyCheckPause } from './checks';
@@ -65,6 +67,7 @@ export function setValueIn(
   assertSettableKey(key);
   assertValue(value);
   const cg = readableCgroup(rt, caller, h, cgroup);
+  assertNotDaemonsOwn(rt, h, cg, key, value);
   if (isEmulatedDeviceKey(h, key)) return setDeviceValue(rt, caller, h, cg, key, value); // v2: BPF, not a file
   const text = value === '' || value.endsWith('\n') ? value : `${value}\n`;
   if (Buffer.byteLength(text) > MAX_VALUE_BYTES) throw new CgmError('LimitsExceeded', `value is longer than ${MAX_VALUE_BYTES} bytes`);
@@ -84,6 +87,31 @@ export function setValueIn(
   }
   if (done instanceof Promise) return done.finally(() => pinned.close());
   pinned.close();
+}
+
+/**
+ * Freezing or killing a subtree that holds the daemon itself is refused, whoever asks: a
+ * frozen daemon cannot answer, nor thaw itself (on v1 its kill is freeze-kill-thaw), and a
+ * killed one serves nobody. A caller may freeze or kill its own cgroup (it asked to stop
+ * itself); host root can still write the file directly.
+ */
+function assertNotDaemonsOwn(rt: Runtime, h: Hierarchy, cg: string, key: string, value: string): void {
+  let action;
+  try {
+    action = subtreeActionOf(key, value);
+  } catch {
+    return; // a bad value: the plan reports it
+  }
+  if (action === undefined || (action.kind === 'freeze' && !action.frozen)) return;
+  let own: string;
+  try {
+    own = processCgroup(rt, process.pid, h);
+  } catch {
+    return; // not in this hierarchy
+  }
+  if (isUnder(own, cg)) {
+    throw new CgmError('AccessDenied', `${rt.cgfs.describe(h, cg)} holds the daemon itself (in ${own}): it does not ${action.kind} itself`);
+  }
 }
 
 /** A limit Setup wrote: the files the driver's plan wrote, and how to put back what they held. */
