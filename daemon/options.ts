@@ -28,6 +28,8 @@ export interface DaemonOptions extends CommonOptions {
   testCreatePauseMs: number;
   /** TEST ONLY: requests that check then act sleep this long in between, so a test can race them */
   testCheckPauseMs: number;
+  /** TEST ONLY: Create sleeps this long between its check of a parent and its mkdir there */
+  testCreateCheckPauseMs: number;
 }
 
 /** Where the daemon keeps its state unless --state-dir says otherwise. */
@@ -65,9 +67,11 @@ export function buildCommand(env: NodeJS.ProcessEnv = process.env): Command {
     // Test only: makes Create pause between hierarchies so that a test can SIGKILL the daemon
     // half-way through and check that the next start rolls the create back. Never use it in production.
     .addOption(new Option('--test-create-pause <ms>').argParser(integer(0, 60_000)).default(0).hideHelp())
-    // Test only: makes SetValue, Chmod, Chown and MovePid pause between their permission checks
+    // Test only: makes SetValue, Chmod, Chown, MovePid, Remove, Prune and RemoveOnEmpty pause between their permission checks
     // and their writes, so that the hostile suite can rename cgroups in that window. Never in production.
     .addOption(new Option('--test-check-pause <ms>').argParser(integer(0, 60_000)).default(0).hideHelp())
+    // Test only: the same for Create (and Setup's create step), between a parent's check and the mkdir in it.
+    .addOption(new Option('--test-create-check-pause <ms>').argParser(integer(0, 60_000)).default(0).hideHelp())
     .allowExcessArguments(false)
     .showHelpAfterError()
     // Throw a CommanderError (exit code inside) instead of calling process.exit, so that
@@ -96,6 +100,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     mountPollInterval: number;
     testCreatePause: number;
     testCheckPause: number;
+    testCreateCheckPause: number;
   }>();
   const socket = o.socket ?? defaultSocketPath(env);
   const { limits: fromFile, file: limitsFile } = readLimitsFile(o.limitsFile);
@@ -125,6 +130,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     mountPollMs: o.mountPollInterval,
     testCreatePauseMs: o.testCreatePause,
     testCheckPauseMs: o.testCheckPause,
+    testCreateCheckPauseMs: o.testCreateCheckPause,
   };
 }
 

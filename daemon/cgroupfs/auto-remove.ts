@@ -78,11 +78,16 @@ export class AutoRemover {
     return isAutoRemoveSupported(h, this.options);
   }
 
-  /** Marks `cg` for removal once it has no tasks; on v2 the promise is on disk before this returns. */
-  mark(h: Hierarchy, cg: string): void {
+  /**
+   * Marks `cg` for removal once it has no tasks; on v2 the promise is on disk before this
+   * returns. `writeFlag`, when given, writes the v1 flag file through the cgroup the request
+   * opened and checked (pinned.ts) instead of by path.
+   */
+  mark(h: Hierarchy, cg: string, writeFlag?: (file: string, value: string) => void): void {
     if (driverFor(h).autoRemove === 'notify-on-release') {
       // Kept by the kernel itself, so it survives any restart of ours.
-      this.cgfs().writeFile(h, cg, 'notify_on_release', '1\n');
+      if (writeFlag) writeFlag('notify_on_release', '1\n');
+      else this.cgfs().writeFile(h, cg, 'notify_on_release', '1\n');
       this.releaseFlags?.claim(h, cg);
       return;
     }

@@ -16,6 +16,13 @@ export function childOf(cg: string, name: string): string {
 }
 
 /** The hierarchy path of the parent of `cg` ('/' for top-level cgroups and for '/'). */
+/** `cg` relative to its ancestor `top` ('a/b' for '/t/a/b' below '/t'). */
+export function relativeBelow(top: string, cg: string): string {
+  const prefix = top === '/' ? '/' : `${top}/`;
+  if (!cg.startsWith(prefix) || cg.length === prefix.length) throw new CgmError('InvalidArgs', `${cg} is not below ${top}`);
+  return cg.slice(prefix.length);
+}
+
 export function parentOf(cg: string): string {
   const i = cg.lastIndexOf('/');
   return i <= 0 ? '/' : cg.slice(0, i);
@@ -75,6 +82,68 @@ export class CgroupFs {
   pin(h: Hierarchy, cg: string): PinnedCgroup | undefined {
     const p = this.layout.toFsPath(h, cg);
     return p === undefined ? undefined : PinnedCgroup.open(p, this.describe(h, cg), (uid) => this.observer?.ownerChanged(h, cg, uid));
+  }
+
+  /**
+   * Opens child `name` of the opened cgroup `parent` (cgroup `parentCg` when it was opened)
+   * through that opening, not by path; undefined when there is none.
+   */
+  pinChild(h: Hierarchy, parent: PinnedCgroup, parentCg: string, name: string): PinnedCgroup | undefined {
+    const cg = childOf(parentCg, name);
+    return PinnedCgroup.open(parent.path(name), this.describe(h, cg), (uid) => this.observer?.ownerChanged(h, cg, uid));
+  }
+
+  /** mkdir of child `name` through the opened `parent` (0755); false if it existed. */
+  mkdirIn(h: Hierarchy, parent: PinnedCgroup, parentCg: string, name: string): boolean {
+    if (!parent.mkdir(name)) return false;
+    this.observer?.created(h, childOf(parentCg, name));
+    return true;
+  }
+
+  /** rmdir of child `name` through the opened `parent`. */
+  rmdirIn(h: Hierarchy, parent: PinnedCgroup, parentCg: string, name: string): void {
+    parent.rmdir(name);
+    this.observer?.removed(h, childOf(parentCg, name));
+  }
+
+  /**
+   * rmdir of cgroup `cg`, a descendant of the opened cgroup `top` (cgroup `topCg` when it was
+   * opened), looked up below that opening: renames inside a subtree stay inside it, so
+   * nothing outside `top` can be reached however the names below it change.
+   */
+  rmdirBelow(h: Hierarchy, top: PinnedCgroup, topCg: string, cg: string): void {
+    top.rmdir(relativeBelow(topCg, cg));
+    this.observer?.removed(h, cg);
+  }
+
+  /**
+   * rmdir of the opened cgroup `dir` (cgroup `cg`) through its opened parent, only while its
+   * name there still names `dir`. Renaming in the parent needs write access to it, which lets
+   * the renamer remove any empty cgroup there itself, so the moment between the comparison and
+   * the rmdir gives it nothing. FileNotFound when the name no longer names `dir`.
+   */
+  rmdirIfSame(h: Hierarchy, parent: PinnedCgroup, dir: PinnedCgroup, cg: string): void {
+    const name = cg.slice(cg.lastIndexOf('/') + 1);
+    const now = this.pinChild(h, parent, parentOf(cg), name);
+    const same = now !== undefined && now.identity !== undefined && now.identity === dir.identity;
+    now?.close();
+    if (!same) throw new CgmError('FileNotFound', `${this.describe(h, cg)} is no longer the cgroup that was checked`);
+    parent.rmdir(name);
+    this.observer?.removed(h, cg);
+  }
+
+  /** chownAll through the opened cgroup `dir`. Returns entries that failed. */
+  chownAllIn(dir: PinnedCgroup, uid: number, gid: number): string[] {
+    dir.chown(undefined, uid, gid);
+    const failed: string[] = [];
+    for (const name of dir.readdir()) {
+      try {
+        dir.chown(name, uid, gid);
+      } catch {
+        failed.push(name);
+      }
+    }
+    return failed;
   }
 
   stat(h: Hierarchy, cg: string, file?: string): FileOwner | undefined {

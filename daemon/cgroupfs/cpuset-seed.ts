@@ -4,8 +4,8 @@
 // (reference §7.3), but that is a host-wide setting in a cgroup the daemon did not create, so
 // Create copies the parent's values into each cgroup it makes instead. v2 needs nothing: an
 // empty cpuset.cpus there means "use the parent's".
-import type { CgroupFs } from './cgroupfs';
 import type { Hierarchy } from './layout';
+import type { CgroupFiles } from './value-plans';
 
 /** The two masks, in the order the kernel needs them (cpus then mems; either order works). */
 const MASKS = ['cpus', 'mems'] as const;
@@ -17,13 +17,13 @@ const MASKS = ['cpus', 'mems'] as const;
  * copied, and the kernel's ENOSPC on attach then tells the truth. Throws a CgmError when a
  * write fails, so that Create rolls the child back.
  */
-export function seedCpuset(cgfs: CgroupFs, h: Hierarchy, parent: string, child: string): void {
+export function seedCpuset(h: Hierarchy, parent: CgroupFiles, child: CgroupFiles): void {
   if (!h.controllers.includes('cpuset')) return;
   for (const mask of MASKS) {
     // The `noprefix` mount option (old cpuset-only setups) drops the `cpuset.` prefix.
-    const file = cgfs.fileExists(h, child, `cpuset.${mask}`) ? `cpuset.${mask}` : mask;
-    if (cgfs.readFile(h, child, file, 4096).trim() !== '') continue;
-    const value = cgfs.readFile(h, parent, file, 4096).trim();
-    if (value !== '') cgfs.writeFile(h, child, file, value);
+    const file = child.exists(`cpuset.${mask}`) ? `cpuset.${mask}` : mask;
+    if (child.read(file, 4096).trim() !== '') continue;
+    const value = parent.read(file, 4096).trim();
+    if (value !== '') child.write(file, value);
   }
 }

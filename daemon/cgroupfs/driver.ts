@@ -37,8 +37,11 @@ export interface CgroupDriver {
   delegateFiles(): readonly string[];
   /** where a task of `cg` is written: the cgroup itself, or its hidden leaf */
   taskHome(cg: string): string;
-  /** after `child` was made below `parent`: whatever the version needs before it is used */
-  prepareChild(cgfs: CgroupFs, h: Hierarchy, parent: string, child: string): void;
+  /**
+   * after `child` was made below `parent`: whatever the version needs before it is used (the
+   * files of both as opened by Create, pinned.ts)
+   */
+  prepareChild(h: Hierarchy, parent: CgroupFiles, child: CgroupFiles): void;
   /** whether nothing runs anywhere in the subtree */
   isSubtreeEmpty(cgfs: CgroupFs, h: Hierarchy, cg: string): boolean;
   /** rmdir of the subtree, deepest first, a hidden leaf before its cgroup; throws at the first busy one */

@@ -23,8 +23,8 @@ export class PinnedCgroup {
 
   private constructor(
     private readonly fd: number,
-    /** the owner and mode of the directory that was opened (kept current by chown below) */
-    private dirOwner: FileOwner,
+    /** the owner and mode of the directory when it was opened, kept up to date with our own chown/chmod of it */
+    private current: FileOwner,
     /** 'memory:/a/b', for messages */
     private readonly described: string,
     /** told when the directory itself changes owner (quota counts follow owners) */
@@ -32,6 +32,11 @@ export class PinnedCgroup {
     /** st_dev:st_ino of the opened directory: what kept value fds are filed under (value-fds.ts) */
     private readonly id: string | undefined,
   ) {}
+
+  /** The owner and mode of the opened directory (as opened, and as this opening changed them since). */
+  get owner(): FileOwner {
+    return this.current;
+  }
 
   /** Opens `dir` (the cgroup's directory); undefined when there is no directory there. */
   static open(dir: string, described: string, onOwnerChanged?: (uid: number) => void): PinnedCgroup | undefined {
@@ -54,9 +59,9 @@ export class PinnedCgroup {
     }
   }
 
-  /** The owner and mode of the opened directory: as opened, or as this object's chown left it. */
-  get owner(): FileOwner {
-    return this.dirOwner;
+  /** st_dev:st_ino of the opened directory (undefined where the inode number is too large for JS). */
+  get identity(): string | undefined {
+    return this.id;
   }
 
   /** Its files as the value plans use them (value-plans.ts). */
@@ -65,7 +70,39 @@ export class PinnedCgroup {
       read: (file, maxBytes) => this.read(file, maxBytes),
       write: (file, value) => this.write(file, value),
       exists: (file) => this.stat(file) !== undefined,
+      subtreePids: () => this.subtreePids(),
     };
+  }
+
+  /**
+   * Every process in the cgroups below the opened directory (itself included), found by
+   * walking below it: renames inside the subtree stay inside it (cgroupfs never moves a
+   * directory to another parent), so nothing outside the checked cgroup is ever listed.
+   */
+  subtreePids(): number[] {
+    const pids = new Set<number>();
+    const walk = (rel: string | undefined): void => {
+      try {
+        for (const word of readText(this.path(rel === undefined ? 'cgroup.procs' : `${rel}/cgroup.procs`), 64 * 1024 * 1024).split(/\s+/)) {
+          if (/^\d+$/.test(word)) pids.add(Number(word));
+        }
+      } catch {
+        // removed while we walked: nothing there
+      }
+      let entries: fs.Dirent[];
+      try {
+        entries = fs.readdirSync(this.path(rel), { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        // Every directory is a cgroup (the v2 hidden leaf too: it holds the tasks).
+        if (!e.isDirectory()) continue;
+        walk(rel === undefined ? e.name : `${rel}/${e.name}`);
+      }
+    };
+    walk(undefined);
+    return [...pids];
   }
 
   /** The path of `file` below the opened directory (the directory itself for none). */
@@ -130,6 +167,7 @@ export class PinnedCgroup {
     } catch (err) {
       throw errorFromErrno(err, `cannot chmod ${this.describe(file)}`);
     }
+    if (file === undefined || file === '') this.current = { ...this.current, mode: (this.current.mode & fs.constants.S_IFMT) | (mode & 0o7777) };
   }
 
   chown(file: string | undefined, uid: number, gid: number): void {
@@ -142,8 +180,8 @@ export class PinnedCgroup {
     if (file === undefined || file === '') {
       // What fstat would say now (chown(2) leaves a directory's mode alone; -1 changes nothing),
       // for the checks of a request that goes on using this opening after its chown (Setup).
-      const was = this.dirOwner;
-      this.dirOwner = { uid: uid === -1 ? was.uid : uid, gid: gid === -1 ? was.gid : gid, mode: was.mode };
+      const was = this.current;
+      this.current = { uid: uid === -1 ? was.uid : uid, gid: gid === -1 ? was.gid : gid, mode: was.mode };
       this.onOwnerChanged?.(uid);
     }
   }
@@ -156,6 +194,15 @@ export class PinnedCgroup {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw errorFromErrno(err, `cannot create ${this.describe(name)}`);
+    }
+  }
+
+  /** Removes child cgroup `name` (it must be empty). */
+  rmdir(name: string): void {
+    try {
+      fs.rmdirSync(this.path(name));
+    } catch (err) {
+      throw errorFromErrno(err, `cannot remove ${this.describe(name)}`);
     }
   }
 

@@ -6,29 +6,31 @@ import type { CgroupFs } from './cgroupfs';
 import type { CgroupDriver, SetPlan } from './driver';
 import { removeSubtreeDirs } from './subtree-walk';
 import { seedCpuset } from './cpuset-seed';
-import { killByFreezing, setFreezerState, subtreePids } from './freeze-kill';
+import { killByFreezing, setFreezerState } from './freeze-kill';
 import type { Hierarchy } from './layout';
 import { subtreeActionOf, type SubtreeAction } from './limit-translation';
-import { planGetValue, planSetValue } from './value-plans';
+import { planGetValue, planSetValue, type CgroupFiles } from './value-plans';
 
 const FREEZER_STATE = 'freezer.state';
 
 /** Writes FROZEN or THAWED and waits until the whole subtree has left FREEZING (Documentation/admin-guide/cgroup-v1/freezer-subsystem.rst). */
-function setFrozen(cgfs: CgroupFs, h: Hierarchy, cg: string, frozen: boolean): Promise<void> {
+// Written and read through `files` (the cgroup opened for the request's check): a rename of
+// the cgroup after the check cannot make it freeze or kill another cgroup's tasks.
+function setFrozen(cgfs: CgroupFs, h: Hierarchy, cg: string, files: CgroupFiles, frozen: boolean): Promise<void> {
   return setFreezerState(cgfs, h, cg, frozen, {
-    write: (f) => cgfs.writeFile(h, cg, FREEZER_STATE, f ? 'FROZEN\n' : 'THAWED\n'),
-    isSettled: (f) => cgfs.readFile(h, cg, FREEZER_STATE, 64).trim() === (f ? 'FROZEN' : 'THAWED'),
+    write: (f) => files.write(FREEZER_STATE, f ? 'FROZEN\n' : 'THAWED\n'),
+    isSettled: (f) => files.read(FREEZER_STATE, 64).trim() === (f ? 'FROZEN' : 'THAWED'),
   });
 }
 
-function planAction(cgfs: CgroupFs, h: Hierarchy, cg: string, key: string, action: SubtreeAction): SetPlan {
-  if (!cgfs.fileExists(h, cg, FREEZER_STATE)) {
+function planAction(cgfs: CgroupFs, h: Hierarchy, cg: string, files: CgroupFiles, key: string, action: SubtreeAction): SetPlan {
+  if (!files.exists(FREEZER_STATE)) {
     throw new CgmError('FileNotFound', `no key ${key} in ${cgfs.describe(h, cg)}: on cgroup v1, freezing and killing go through the freezer hierarchy`);
   }
-  if (action.kind === 'freeze') return { files: [FREEZER_STATE], run: () => setFrozen(cgfs, h, cg, action.frozen) };
+  if (action.kind === 'freeze') return { files: [FREEZER_STATE], run: () => setFrozen(cgfs, h, cg, files, action.frozen) };
   return {
     files: [FREEZER_STATE],
-    run: () => killByFreezing((frozen) => setFrozen(cgfs, h, cg, frozen), () => subtreePids(cgfs, h, cg, undefined)),
+    run: () => killByFreezing((frozen) => setFrozen(cgfs, h, cg, files, frozen), () => files.subtreePids()),
   };
 }
 
@@ -42,7 +44,7 @@ export const V1_DRIVER: CgroupDriver = {
   delegateFiles: () => ['tasks', 'cgroup.procs'],
   taskHome: (cg) => cg,
   // A new cpuset cgroup cannot take tasks until it has cpus and mems.
-  prepareChild: (cgfs, h, parent, child) => seedCpuset(cgfs, h, parent, child),
+  prepareChild: (h, parent, child) => seedCpuset(h, parent, child),
   isSubtreeEmpty(cgfs, h, cg) {
     if (cgfs.readPids(h, cg, 'cgroup.procs').length > 0) return false;
     return cgfs.children(h, cg).every((child) => this.isSubtreeEmpty(cgfs, h, cg === '/' ? `/${child}` : `${cg}/${child}`));
@@ -51,7 +53,7 @@ export const V1_DRIVER: CgroupDriver = {
   planGet: (cgfs, h, cg, files, key, maxBytes) => planGetValue(1, files, key, maxBytes),
   planSet(cgfs, h, cg, files, key, value) {
     const action = subtreeActionOf(key, value);
-    if (action !== undefined) return planAction(cgfs, h, cg, key, action);
+    if (action !== undefined) return planAction(cgfs, h, cg, files, key, action);
     return planSetValue(1, files, key, value);
   },
 };

@@ -7,10 +7,10 @@ import * as fs from 'node:fs';
 import type { CgroupFs } from './cgroupfs';
 import type { CgroupDriver, SetPlan } from './driver';
 import { removeSubtreeDirs } from './subtree-walk';
-import { killByFreezing, setFreezerState, subtreePids } from './freeze-kill';
+import { killByFreezing, setFreezerState } from './freeze-kill';
 import { HIDDEN_LEAF, type Hierarchy } from './layout';
 import { subtreeActionOf, type SubtreeAction } from './limit-translation';
-import { planGetValue, planSetValue } from './value-plans';
+import { planGetValue, planSetValue, type CgroupFiles } from './value-plans';
 
 const V2_DELEGATE_FALLBACK = ['cgroup.procs', 'cgroup.threads', 'cgroup.subtree_control'];
 let v2Delegate: readonly string[] | undefined;
@@ -27,25 +27,28 @@ function readV2DelegateFiles(): readonly string[] {
   return v2Delegate;
 }
 
-function isFrozen(cgfs: CgroupFs, h: Hierarchy, cg: string): boolean {
-  return /^frozen 1$/m.test(cgfs.readFile(h, cg, 'cgroup.events', 4096));
+function isFrozen(files: CgroupFiles): boolean {
+  return /^frozen 1$/m.test(files.read('cgroup.events', 4096));
 }
 
-/** Writes cgroup.freeze and waits for cgroup.events to agree ("frozen 1" is reported once every task stopped). */
-function setFrozen(cgfs: CgroupFs, h: Hierarchy, cg: string, frozen: boolean): Promise<void> {
+/**
+ * Writes cgroup.freeze and waits for cgroup.events to agree ("frozen 1" is reported once every
+ * task stopped), through `files` (the cgroup opened for the request's check), as v1 does.
+ */
+function setFrozen(cgfs: CgroupFs, h: Hierarchy, cg: string, files: CgroupFiles, frozen: boolean): Promise<void> {
   return setFreezerState(cgfs, h, cg, frozen, {
-    write: (f) => cgfs.writeFile(h, cg, 'cgroup.freeze', f ? '1\n' : '0\n'),
-    isSettled: (f) => isFrozen(cgfs, h, cg) === f,
+    write: (f) => files.write('cgroup.freeze', f ? '1\n' : '0\n'),
+    isSettled: (f) => isFrozen(files) === f,
   });
 }
 
-function planAction(cgfs: CgroupFs, h: Hierarchy, cg: string, action: SubtreeAction): SetPlan {
-  if (action.kind === 'freeze') return { files: ['cgroup.freeze'], run: () => setFrozen(cgfs, h, cg, action.frozen) };
+function planAction(cgfs: CgroupFs, h: Hierarchy, cg: string, files: CgroupFiles, action: SubtreeAction): SetPlan {
+  if (action.kind === 'freeze') return { files: ['cgroup.freeze'], run: () => setFrozen(cgfs, h, cg, files, action.frozen) };
   // cgroup.kill (Linux 5.14) kills the subtree atomically; before it, freeze-kill-thaw.
-  if (cgfs.fileExists(h, cg, 'cgroup.kill')) return { files: ['cgroup.kill'], run: () => cgfs.writeFile(h, cg, 'cgroup.kill', '1\n') };
+  if (files.exists('cgroup.kill')) return { files: ['cgroup.kill'], run: () => files.write('cgroup.kill', '1\n') };
   return {
     files: ['cgroup.freeze'],
-    run: () => killByFreezing((frozen) => setFrozen(cgfs, h, cg, frozen), () => subtreePids(cgfs, h, cg, HIDDEN_LEAF)),
+    run: () => killByFreezing((frozen) => setFrozen(cgfs, h, cg, files, frozen), () => files.subtreePids()),
   };
 }
 
@@ -63,21 +66,21 @@ export const V2_DRIVER: CgroupDriver = {
    * reach every level a delegatee creates (reference §7.4). Tasks live in the hidden
    * leaf, so the no-internal-processes rule never blocks this.
    */
-  prepareChild(cgfs, h, parent, child) {
+  prepareChild(h, parent, child) {
     let enabled: string[];
     try {
-      enabled = cgfs.readFile(h, parent, 'cgroup.subtree_control', 4096).split(/\s+/).filter((c) => c !== '');
+      enabled = parent.read('cgroup.subtree_control', 4096).split(/\s+/).filter((c) => c !== '');
     } catch {
       return;
     }
-    if (enabled.length > 0) cgfs.writeFile(h, child, 'cgroup.subtree_control', enabled.map((c) => `+${c}`).join(' '));
+    if (enabled.length > 0) child.write('cgroup.subtree_control', enabled.map((c) => `+${c}`).join(' '));
   },
   isSubtreeEmpty: (cgfs, h, cg) => /^populated 0$/m.test(cgfs.readFile(h, cg, 'cgroup.events', 4096)),
   removeSubtree: (cgfs, h, cg) => removeSubtreeDirs(cgfs, h, cg, HIDDEN_LEAF),
   planGet: (cgfs, h, cg, files, key, maxBytes) => planGetValue(2, files, key, maxBytes),
   planSet(cgfs, h, cg, files, key, value) {
     const action = subtreeActionOf(key, value);
-    if (action !== undefined) return planAction(cgfs, h, cg, action);
+    if (action !== undefined) return planAction(cgfs, h, cg, files, action);
     return planSetValue(2, files, key, value);
   },
 };

@@ -4,6 +4,7 @@
 // fails as it always did (FileNotFound from the read or write).
 import type { CgroupFs } from './cgroupfs';
 import type { GetPlan, SetPlan } from './driver';
+import { subtreePids } from './freeze-kill';
 import type { Hierarchy } from './layout';
 import { translationOf, type Current, type FileWrite, type Version } from './limit-translation';
 
@@ -15,6 +16,11 @@ export interface CgroupFiles {
   read(file: string, maxBytes: number): string;
   write(file: string, value: string): void;
   exists(file: string): boolean;
+  /**
+   * Every process of the subtree below this cgroup (hidden leaves included): the kill
+   * fallback's victims and Kill's wait, looked up below the same directory as the check.
+   */
+  subtreePids(): number[];
 }
 
 /** The files of `cg` looked up by path each time (for callers that hold no opened directory). */
@@ -23,6 +29,7 @@ export function filesByPath(cgfs: CgroupFs, h: Hierarchy, cg: string): CgroupFil
     read: (file, maxBytes) => cgfs.readFile(h, cg, file, maxBytes),
     write: (file, value) => cgfs.writeFile(h, cg, file, value),
     exists: (file) => cgfs.fileExists(h, cg, file),
+    subtreePids: () => subtreePids(cgfs, h, cg, cgfs.driver(h).leaf),
   };
 }
 

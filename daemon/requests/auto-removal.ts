@@ -9,15 +9,31 @@ import { listSubtree, Pacer } from '../cgroupfs/walk';
 import { walkLimitFor } from '../quota/limits';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
-import { assertAccess, assertCgroupArg, assertCgroupExists, resolveTarget } from './checks';
+import { assertCgroupArg, assertCgroupExists, assertPinnedAccess, resolveTarget, testOnlyCheckPause } from './checks';
+import { relativeBelow } from '../cgroupfs/cgroupfs';
+import { pinParentAndChild, type ParentAndChild } from './remove';
 import { forEachHierarchy, forEachHierarchyAsync, hierarchyList } from './hierarchies';
 import { taskHome } from './move-pid';
 
-function writableCgroup(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: string): string {
+/**
+ * The cgroup named, opened with its parent (pinned.ts) and checked for write access through
+ * that opening: marks and removals then go through it, not through a name the caller may
+ * have given another cgroup meanwhile (cgroup v1 rename). Close both when done.
+ */
+function writableCgroup(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: string): { path: string } & ParentAndChild {
   const { path } = resolveTarget(caller, h, cgroup, 'relative');
   assertCgroupExists(rt, h, path);
-  assertAccess(rt, caller, h, path, undefined, 'write');
-  return path;
+  assertNotTop(rt, h, path);
+  const pinned = pinParentAndChild(rt, h, path);
+  try {
+    assertPinnedAccess(rt, caller, h, path, pinned.top, undefined, 'write');
+    testOnlyCheckPause(rt);
+  } catch (err) {
+    pinned.parent.close();
+    pinned.top.close();
+    throw err;
+  }
+  return { path, ...pinned };
 }
 
 export function removeOnEmpty(rt: Runtime, caller: Caller, controller: string, cgroup: string): void {
@@ -31,9 +47,13 @@ export function removeOnEmpty(rt: Runtime, caller: Caller, controller: string, c
   // One state-file write for the whole list; it is on disk before the reply goes out.
   rt.autoRemove.batch(() =>
     forEachHierarchy(supported, (h) => {
-      const path = writableCgroup(rt, caller, h, cgroup);
-      assertNotTop(rt, h, path);
-      rt.autoRemove.mark(h, path);
+      const { path, parent, top } = writableCgroup(rt, caller, h, cgroup);
+      try {
+        rt.autoRemove.mark(h, path, (file, value) => top.write(file, value));
+      } finally {
+        parent.close();
+        top.close();
+      }
     }),
   );
 }
@@ -43,13 +63,15 @@ export async function prune(rt: Runtime, caller: Caller, controller: string, cgr
   assertCgroupArg(cgroup, 'relative');
   const pacer = new Pacer();
   await forEachHierarchyAsync(hierarchies, async (h) => {
-    const top = writableCgroup(rt, caller, h, cgroup);
-    assertNotTop(rt, h, top);
-    const release = rt.claims.claim(h, top, 'pruning');
+    const { path: top, ...pinned } = writableCgroup(rt, caller, h, cgroup);
+    let release: (() => void) | undefined;
     try {
-      await pruneTree(rt, rt.cgfs, h, top, pacer, walkLimitFor(rt.options.limits, caller.r.uid));
+      release = rt.claims.claim(h, top, 'pruning');
+      await pruneTree(rt, rt.cgfs, h, top, pacer, walkLimitFor(rt.options.limits, caller.r.uid), pinned);
     } finally {
-      release();
+      release?.();
+      pinned.parent.close();
+      pinned.top.close();
     }
   });
 }
@@ -64,28 +86,37 @@ function assertNotTop(rt: Runtime, h: Hierarchy, path: string): void {
  * busy ones (EBUSY, or a child that stays) marked to go when their tasks exit. One state-file
  * write per slice.
  */
-async function pruneTree(rt: Runtime, cgfs: CgroupFs, h: Hierarchy, top: string, pacer: Pacer, maxNodes: number): Promise<void> {
+async function pruneTree(rt: Runtime, cgfs: CgroupFs, h: Hierarchy, top: string, pacer: Pacer, maxNodes: number, pinned: ParentAndChild): Promise<void> {
   const nodes = (await listSubtree(cgfs, h, top, { pacer, maxNodes })).reverse();
   const mark = rt.autoRemove.isSupported(h);
   let i = 0;
   while (i < nodes.length) {
     rt.autoRemove.batch(() => {
-      do pruneOne(rt, cgfs, h, nodes[i++] as string, mark);
+      do pruneOne(rt, cgfs, h, top, nodes[i++] as string, mark, pinned);
       while (i < nodes.length && !pacer.due);
     });
     if (i < nodes.length) await pacer.yieldNow();
   }
 }
 
-function pruneOne(rt: Runtime, cgfs: CgroupFs, h: Hierarchy, cg: string, mark: boolean): void {
+function pruneOne(rt: Runtime, cgfs: CgroupFs, h: Hierarchy, top: string, cg: string, mark: boolean, pinned: ParentAndChild): void {
+  // Everything below the opened top is looked up below it (pinned.ts): renames inside the
+  // subtree stay inside it, so nothing outside the cgroup checked is removed or marked.
+  const rel = (at: string): string | undefined => (at === top ? undefined : relativeBelow(top, at));
+  const below = (at: string, file?: string): string | undefined => {
+    const r = rel(at);
+    return r === undefined ? file : file === undefined ? r : `${r}/${file}`;
+  };
   // A v2 mark may remove an empty cgroup at once, so children are handled (and emptied ones
   // removed) first and only what survives is marked; a v1 mark only sets notify_on_release.
-  if (!cgfs.isDirectory(h, cg)) return; // removed meanwhile
+  const cgRel = rel(cg);
+  if (cgRel !== undefined && !pinned.top.isDirectory(cgRel)) return; // removed meanwhile
   // Busy cgroups stay (EBUSY); they are marked and go when their tasks exit.
   const home = taskHome(rt, h, cg);
   try {
-    if (home !== cg && cgfs.isDirectory(h, home)) cgfs.rmdir(h, home);
-    cgfs.rmdir(h, cg);
+    if (home !== cg && pinned.top.isDirectory(below(home) as string)) cgfs.rmdirBelow(h, pinned.top, top, home);
+    if (cg === top) cgfs.rmdirIfSame(h, pinned.parent, pinned.top, cg);
+    else cgfs.rmdirBelow(h, pinned.top, top, cg);
     rt.autoRemove.forget(h, cg);
     return;
   } catch {
@@ -93,7 +124,7 @@ function pruneOne(rt: Runtime, cgfs: CgroupFs, h: Hierarchy, cg: string, mark: b
   }
   if (!mark) return;
   try {
-    rt.autoRemove.mark(h, cg);
+    rt.autoRemove.mark(h, cg, (file, value) => pinned.top.write(below(cg, file) as string, value));
   } catch (err) {
     rt.log.debug({ cgroup: cgfs.describe(h, cg), err: (err as Error).message }, 'prune could not mark');
   }

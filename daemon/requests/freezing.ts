@@ -7,7 +7,8 @@ import type { Hierarchy } from '../cgroupfs/layout';
 import { waitUntil } from '../cgroupfs/freeze-kill';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
-import { readableCgroup, setValueIn } from './values';
+import type { CgroupFiles } from '../cgroupfs/value-plans';
+import { setValueIn } from './values';
 
 /**
  * Where freezing happens: the v1 freezer hierarchy when one is mounted (hybrid hosts
@@ -37,16 +38,16 @@ function keyFor(h: Hierarchy, action: Action): [string, string] {
 export async function changeState(rt: Runtime, caller: Caller, cgroup: string, action: Action): Promise<void> {
   const h = requireFreezer(rt);
   const [key, value] = keyFor(h, action);
-  await setValueIn(rt, caller, h, cgroup, key, value);
-  if (action !== 'kill') return;
-  // SIGKILL is sent; the tasks leave the cgroup as they exit (not when reaped).
-  const cg = readableCgroup(rt, caller, h, cgroup);
-  const { cgfs } = rt;
-  await waitUntil(() => {
-    try {
-      return cgfs.driver(h).isSubtreeEmpty(cgfs, h, cg);
-    } catch {
-      return true; // removed meanwhile: nothing left to kill
-    }
-  }, `killing ${cgfs.describe(h, cg)}`);
+  if (action !== 'kill') return setValueIn(rt, caller, h, cgroup, key, value);
+  // SIGKILL is sent; the tasks leave the cgroup as they exit (not when reaped). Waited for in
+  // the cgroup that was checked and killed, not in whatever bears its name by then.
+  const gone = (files: CgroupFiles, cg: string): Promise<void> =>
+    waitUntil(() => {
+      try {
+        return files.subtreePids().length === 0;
+      } catch {
+        return true; // removed meanwhile: nothing left to kill
+      }
+    }, `killing ${rt.cgfs.describe(h, cg)}`);
+  return setValueIn(rt, caller, h, cgroup, key, value, gone);
 }

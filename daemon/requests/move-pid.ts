@@ -10,7 +10,7 @@ import type { PinnedCgroup } from '../cgroupfs/pinned';
 import { assertPid, isHostRoot, isUnder, mayMovePid } from '../policy';
 import type { Runtime } from '../runtime';
 import { cgroupIn, processCgroupLines, readVictim, type Caller } from './caller';
-import { assertCgroupArg, assertPinnedAccess, pinFor, resolveTarget, testOnlyCheckPause, type OpenCgroups } from './checks';
+import { assertCgroupArg, assertPinnedAccess, pinCgroup, pinFor, resolveTarget, testOnlyCheckPause, type OpenCgroups } from './checks';
 import { hierarchyList } from './hierarchies';
 import { HeldProcess } from '../proc/held-process';
 import type { ProcCgroupLine } from '../proc/proc-cgroup';
@@ -25,6 +25,8 @@ interface Move {
   pinned: PinnedCgroup;
   /** opened by this move (closed when it is done), not by the request around it (Setup) */
   own: boolean;
+  /** `exactFrom`, opened at the same time: a move back goes there, whatever bears its name by then */
+  source: PinnedCgroup;
 }
 
 /**
@@ -59,15 +61,35 @@ function ensureTaskFile(rt: Runtime, move: Move): string {
 }
 
 export function movePid(rt: Runtime, caller: Caller, controller: string, cgroup: string, pid: number, abs: boolean): void {
-  movePidIn(rt, caller, hierarchyList(rt, controller), cgroup, pid, abs);
+  releaseMoves(movePidIn(rt, caller, hierarchyList(rt, controller), cgroup, pid, abs));
 }
 
-/** Where a task was before a move: what moveBack() needs to undo it. */
+/**
+ * Where a task was before a move: what moveBack() needs to undo it. `from` is held open
+ * (pinned.ts) until moveBack() or releaseMoves(): on v1 the caller may rename its cgroups, and
+ * a task put back by name could land in a root-owned cgroup swapped into that name.
+ */
 export interface DoneMove {
   readonly h: Hierarchy;
-  /** the kernel's own path: on v2 the hidden leaf when the task was in one, else the cgroup itself */
-  readonly from: string;
+  /** the kernel's own cgroup of the task: on v2 the hidden leaf when the task was in one, else the cgroup itself */
+  readonly from: PinnedCgroup;
   readonly pid: number;
+}
+
+/**
+ * Source cgroups shared by many moves (Setup's pids): one opening per cgroup, by identity,
+ * instead of one per pid and hierarchy; whoever made the map closes them (closeSources).
+ */
+export type SourcePins = Map<string, PinnedCgroup>;
+
+export function closeSources(sources: SourcePins): void {
+  for (const pinned of sources.values()) pinned.close();
+  sources.clear();
+}
+
+/** Closes what moves made and not undone keep open. */
+export function releaseMoves(moves: readonly DoneMove[]): void {
+  for (const move of moves) move.from.close();
 }
 
 /**
@@ -84,13 +106,17 @@ function exactCgroupIn(rt: Runtime, lines: ProcCgroupLine[], pid: number, h: Hie
  * MovePid over hierarchies already resolved (Setup moves into the hierarchies it set up,
  * through the cgroups it opened: `open`); returns the moves made, for moveBack().
  */
-export function movePidIn(rt: Runtime, caller: Caller, hierarchies: readonly Hierarchy[], cgroup: string, pid: number, abs: boolean, open?: OpenCgroups): DoneMove[] {
+export function movePidIn(
+  rt: Runtime, caller: Caller, hierarchies: readonly Hierarchy[], cgroup: string, pid: number, abs: boolean,
+  open?: OpenCgroups, sources?: SourcePins,
+): DoneMove[] {
   const form = abs ? 'movepidabs' : 'movepid';
   assertCgroupArg(cgroup, form);
   assertPid(pid);
   // Held before anything is read about it, so that a pid reused meanwhile is noticed.
   const held = HeldProcess.hold(pid);
   const plan: Move[] = [];
+  let done = false;
   try {
     const victim = readVictim(pid);
     const decision = mayMovePid(caller.requestor, victim);
@@ -104,9 +130,25 @@ export function movePidIn(rt: Runtime, caller: Caller, hierarchies: readonly Hie
         throw new CgmError('AccessDenied', `process ${pid} is in ${rt.cgfs.describe(h, from)}, outside the caller's subtree ${base}`);
       }
       rt.claims.assertFree(h, path, `moving a task into ${rt.cgfs.describe(h, path)}`);
-      const exactFrom = exactCgroupIn(rt, lines, pid, h, from); // before the open: a throw leaves nothing open
-      const { pinned, own } = pinFor(rt, h, path, open);
-      plan.push({ h, from, exactFrom, to: path, pinned, own });
+      const exactFrom = exactCgroupIn(rt, lines, pid, h, from); // before the opens: a throw leaves nothing open
+      let source = pinCgroup(rt, h, exactFrom);
+      if (sources) {
+        // Filed by identity (an unnamed one on its own), so the map closes every one of them.
+        const key = source.identity ?? `unkeyed ${sources.size}`;
+        const shared = sources.get(key);
+        if (shared) source.close();
+        else sources.set(key, source);
+        source = shared ?? source;
+      }
+      let target: ReturnType<typeof pinFor>;
+      try {
+        target = pinFor(rt, h, path, open);
+      } catch (err) {
+        if (!sources) source.close();
+        throw err;
+      }
+      const { pinned, own } = target;
+      plan.push({ h, from, exactFrom, to: path, pinned, own, source });
       assertPinnedAccess(rt, caller, h, path, pinned, undefined, 'read');
       // The v2 leaf's file is owned like the cgroup's own, so checking the cgroup's file
       // decides before anything is created. Host root may write any file (as for values,
@@ -118,9 +160,13 @@ export function movePidIn(rt: Runtime, caller: Caller, hierarchies: readonly Hie
     // (a pid is reused only after the whole pid space has wrapped, not within one write).
     held.assertAlive();
     runPlan(rt, plan, pid);
-    return plan.map(({ h, exactFrom }) => ({ h, from: exactFrom, pid }));
+    done = true;
+    return plan.map(({ h, source }) => ({ h, from: source, pid }));
   } finally {
-    for (const move of plan) if (move.own) move.pinned.close();
+    for (const move of plan) {
+      if (move.own) move.pinned.close();
+      if (!done && !sources) move.source.close();
+    }
     held.close();
   }
 }
@@ -133,18 +179,23 @@ function runPlan(rt: Runtime, plan: Move[], pid: number): void {
       done.push(move);
     }
   } catch (err) {
-    moveBack(rt, done.map(({ h, exactFrom }) => ({ h, from: exactFrom, pid })));
+    moveBack(rt, done.map(({ h, source }) => ({ h, from: source, pid })), false);
     throw err;
   }
 }
 
-/** Puts tasks back where they were, newest move first (best effort: a task may have exited). */
-export function moveBack(rt: Runtime, moves: readonly DoneMove[]): void {
+/**
+ * Puts tasks back where they were, newest move first, through the cgroups opened before the
+ * move (best effort: a task may have exited). Closes them; runPlan's own undo leaves that to
+ * movePidIn's finally, which closes every source of a move that failed.
+ */
+export function moveBack(rt: Runtime, moves: readonly DoneMove[], close = true): void {
   for (const move of [...moves].reverse()) {
     try {
-      rt.cgfs.writeFile(move.h, move.from, rt.cgfs.driver(move.h).moveFile, `${move.pid}\n`);
+      move.from.write(rt.cgfs.driver(move.h).moveFile, `${move.pid}\n`);
     } catch {
       // best effort; the task may have exited
     }
   }
+  if (close) releaseMoves(moves);
 }

@@ -11,10 +11,10 @@ import { translationOf, subtreeActionOf } from '../cgroupfs/limit-translation';
 import { assertPid, assertSettableKey, quoteArg } from '../policy';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
-import { assertCgroupArg, pinCgroup, resolveTarget, type OpenCgroup } from './checks';
-import { assertComponentLengths, createIn, removeMade, type Made } from './create';
+import { assertCgroupArg, resolveTarget, type OpenCgroup } from './checks';
+import { assertComponentLengths, closeWalk, createAndOpen, newWalk, removeMade } from './create';
 import { hierarchyList } from './hierarchies';
-import { moveBack, movePidIn } from './move-pid';
+import { closeSources, moveBack, movePidIn, type SourcePins } from './move-pid';
 import { chownAll } from './ownership';
 import { setLimitIn } from './values';
 
@@ -116,27 +116,28 @@ interface Undoable {
 function setupNow(rt: Runtime, caller: Caller, req: SetupRequest): SetupReport {
   const { hierarchies, chown, limitHierarchies, pids } = validate(rt, req);
   const report: SetupReport = { created: [], existed: [], applied: [], moved: [] };
-  const made: Made[] = [];
+  const walk = newWalk();
   const madeHere = new Set<Hierarchy>();
   const steps: Undoable[] = [];
-  // Each hierarchy's cgroup, opened once it exists: every later step checks and acts through
-  // this one opening (pinned.ts), as each classic call does through its own.
+  // Each hierarchy's cgroup as Create's walk opened and checked it: every later step checks
+  // and acts through that one opening (pinned.ts), as each classic call does through its own.
+  // The walk owns them (closeWalk).
   const open = new Map<Hierarchy, OpenCgroup>();
-  const closeAll = (): void => {
-    for (const { pinned } of open.values()) pinned.close();
-    open.clear();
-  };
+  const sources: SourcePins = new Map();
   try {
     for (const h of hierarchies) {
-      const existed = createIn(rt, caller, h, req.cgroup, made);
+      const { existed, path: reached, dir } = createAndOpen(rt, caller, h, req.cgroup, walk);
       if (existed === 1) report.existed.push(h.label);
       else {
         report.created.push(h.label);
         madeHere.add(h);
       }
+      // The steps name the cgroup by its resolved path; a walk that reached another (never
+      // expected) leaves each step to open its own.
       const { path } = resolveTarget(caller, h, req.cgroup, 'relative');
-      const filesOwner = existed === 1 ? undefined : made.find((m) => m.h === h && m.cg === path)?.owner;
-      open.set(h, { path, pinned: pinCgroup(rt, h, path), filesOwner });
+      if (path !== reached) continue;
+      const filesOwner = existed === 1 ? undefined : walk.made.find((m) => m.h === h && m.cg === path)?.owner;
+      open.set(h, { path, pinned: dir, filesOwner });
     }
     if (chown) steps.push(chownAll(rt, caller, hierarchies, req.cgroup, req.uid, req.gid, open));
     req.limits.forEach(([key, value], i) => {
@@ -147,21 +148,22 @@ function setupNow(rt: Runtime, caller: Caller, req: SetupRequest): SetupReport {
       report.applied.push([key, done.files.join(',')]);
     });
     for (const pid of pids) {
-      const moves = movePidIn(rt, caller, hierarchies, req.cgroup, pid, false, open);
-      steps.push({ undo: () => moveBack(rt, moves), release: () => undefined });
+      // Each task goes back, on failure, to the cgroup it was taken from, opened before the move.
+      const moves = movePidIn(rt, caller, hierarchies, req.cgroup, pid, false, open, sources);
+      steps.push({ undo: () => moveBack(rt, moves, false), release: () => undefined });
       report.moved.push(pid);
     }
   } catch (err) {
     for (const step of steps.reverse()) step.undo();
-    closeAll();
-    removeMade(rt.cgfs, made);
+    removeMade(rt.cgfs, walk.made);
     throw err;
   } finally {
+    closeSources(sources);
+    closeWalk(walk);
     // Done or rolled back: a later start has nothing of this call to undo.
     rt.journal.finish();
   }
   for (const step of steps) step.release();
-  closeAll();
   return report;
 }
 

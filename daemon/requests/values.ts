@@ -4,11 +4,14 @@
 // names are translated, and freeze/kill settle before the reply (the hierarchy's driver).
 import { CgmError } from '../errors';
 import type { Hierarchy } from '../cgroupfs/layout';
-import { assertKey, assertSettableKey, assertValue, isHostRoot, MAX_VALUE_BYTES, quoteArg } from '../policy';
+import { assertKey, assertSettableKey, assertValue, isHostRoot, isUnder, MAX_VALUE_BYTES, quoteArg } from '../policy';
+import { subtreeActionOf } from '../cgroupfs/limit-translation';
+import { processCgroup } from './caller';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
 import { assertCgroupAccess, assertPinnedAccess, assertPinnedKeyAccess, assertUnderProxy, pinCgroup, pinFor, resolveTarget, testOnlyCheckPause, type OpenCgroups } from './checks';
 import { singleHierarchy } from './hierarchies';
+import type { CgroupFiles } from '../cgroupfs/value-plans';
 import { getDeviceValue, isEmulatedDeviceKey, setDeviceValue } from './device-values';
 
 /** Largest value GetValue returns (memory.stat and friends are a few KiB). */
@@ -53,11 +56,18 @@ export function setValue(rt: Runtime, caller: Caller, controller: string, cgroup
   return setValueIn(rt, caller, singleHierarchy(rt, controller), cgroup, key, value);
 }
 
-/** SetValue in a hierarchy already resolved (Freeze, Thaw and Kill pick theirs). */
-export function setValueIn(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: string, key: string, value: string): void | Promise<void> {
+/**
+ * SetValue in a hierarchy already resolved (Freeze, Thaw and Kill pick theirs). `settle`, when
+ * given, runs after the write on the same opened cgroup (Kill waits there for its tasks to go).
+ */
+export function setValueIn(
+  rt: Runtime, caller: Caller, h: Hierarchy, cgroup: string, key: string, value: string,
+  settle?: (files: CgroupFiles, cg: string) => Promise<void>,
+): void | Promise<void> {
   assertSettableKey(key);
   assertValue(value);
   const cg = readableCgroup(rt, caller, h, cgroup);
+  assertNotDaemonsOwn(rt, h, cg, key, value);
   if (isEmulatedDeviceKey(h, key)) return setDeviceValue(rt, caller, h, cg, key, value); // v2: BPF, not a file
   const text = value === '' || value.endsWith('\n') ? value : `${value}\n`;
   if (Buffer.byteLength(text) > MAX_VALUE_BYTES) throw new CgmError('LimitsExceeded', `value is longer than ${MAX_VALUE_BYTES} bytes`);
@@ -70,12 +80,38 @@ export function setValueIn(rt: Runtime, caller: Caller, h: Hierarchy, cgroup: st
     for (const file of plan.files) assertPinnedKeyAccess(rt, caller, h, cg, pinned, file, 'write');
     testOnlyCheckPause(rt);
     done = plan.run();
+    if (settle) done = Promise.resolve(done).then(() => settle(pinned.files(), cg));
   } catch (err) {
     pinned.close();
     throw err;
   }
   if (done instanceof Promise) return done.finally(() => pinned.close());
   pinned.close();
+}
+
+/**
+ * Freezing or killing a subtree that holds the daemon itself is refused, whoever asks: a
+ * frozen daemon cannot answer, nor thaw itself (on v1 its kill is freeze-kill-thaw), and a
+ * killed one serves nobody. A caller may freeze or kill its own cgroup (it asked to stop
+ * itself); host root can still write the file directly.
+ */
+function assertNotDaemonsOwn(rt: Runtime, h: Hierarchy, cg: string, key: string, value: string): void {
+  let action;
+  try {
+    action = subtreeActionOf(key, value);
+  } catch {
+    return; // a bad value: the plan reports it
+  }
+  if (action === undefined || (action.kind === 'freeze' && !action.frozen)) return;
+  let own: string;
+  try {
+    own = processCgroup(rt, process.pid, h);
+  } catch {
+    return; // not in this hierarchy
+  }
+  if (isUnder(own, cg)) {
+    throw new CgmError('AccessDenied', `${rt.cgfs.describe(h, cg)} holds the daemon itself (in ${own}): it does not ${action.kind} itself`);
+  }
 }
 
 /** A limit Setup wrote: the files the driver's plan wrote, and how to put back what they held. */

@@ -42,6 +42,11 @@ export function watchTargets(rt: Runtime, caller: Caller, cgroup: string): Watch
       if (chosen.has(kind)) continue;
       try {
         assertAccess(rt, caller, h, cg, file, 'read');
+        // v1 Emptied borrows notify_on_release, and the daemon's release agent removes what
+        // empties under a flag that is no watch's (a cgroup renamed since the borrow is no
+        // longer known as the watch's): only a watcher that may mark the cgroup itself
+        // (RemoveOnEmpty: write access to its directory) may have the flag set for it.
+        if (h.version === 1 && kind === 'emptied') assertAccess(rt, caller, h, cg, undefined, 'write');
       } catch (err) {
         if (err instanceof CgmError && err.code === 'AccessDenied') denied ??= err;
         continue;

@@ -214,6 +214,24 @@ describe.skipIf(v1Reason !== undefined)(titled('events on cgroup v1', v1Reason),
     await client.setValue('freezer', cg('files'), 'freezer.state', 'THAWED');
   });
 
+  // On v1 the Emptied source sets notify_on_release, which makes the daemon remove what empties
+  // below it unless it knows the flag for a watch's; a cgroup renamed (v1) after the borrow is
+  // no longer known by that name. So only a watcher that could mark the cgroup itself
+  // (RemoveOnEmpty: write access to its directory) gets v1 Emptied; a read-only one changes nothing.
+  it("a read-only watcher of root's cgroup gets no v1 Emptied and leaves notify_on_release alone", async () => {
+    await call('Create', 'ss', ['all', 'readonly']);
+    const sleeper = await env.spawn(['sleep', '600'], { at: 'readonly' });
+    const watchArgs = JSON.stringify({ socket: env.socket, cgroups: ['readonly'], count: 1 });
+    const watcher = await env.spawn([NODE, WATCH_MAIN, watchArgs], { uid: 1000 });
+    try {
+      expect(await waitForFlag(() => env.logLines().some((l) => l.method === 'Watch' && l.cgroup === 'readonly' && l.outcome === 'ok'), 10_000)).toBe(true);
+      expect(flag('readonly')).toBe('0');
+    } finally {
+      await watcher.stop();
+      await sleeper.stop();
+    }
+  });
+
   it('bad input is a named error and watching a name twice is one watch', async () => {
     await failsWith(client.watch('../../../../../../../..').ready, 'InvalidArgs');
     await failsWith(client.watch(cg('no-such')).ready, 'FileNotFound');

@@ -55,6 +55,7 @@ describe('parseOptions defaults', () => {
       mountPollMs: 1000,
       testCreatePauseMs: 0,
       testCheckPauseMs: 0,
+      testCreateCheckPauseMs: 0,
     });
   });
 
