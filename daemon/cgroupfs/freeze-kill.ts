@@ -4,7 +4,6 @@
 // cgroup.kill (Linux 5.14). Frozen tasks cannot fork, so no task escapes the list.
 import { CgmError } from '../errors';
 import type { CgroupFs } from './cgroupfs';
-import { subtreeOf } from './subtree-walk';
 import type { Hierarchy } from './layout';
 
 /** How long a freeze may take to settle before SetValue gives up (tasks in D state can delay it). */
@@ -13,9 +12,9 @@ export const FREEZE_TIMEOUT_MS = 10_000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `isDone` with growing pauses (1 ms to 50 ms) until true; Timeout error after `timeoutMs`. */
-export async function waitUntil(isDone: () => boolean, what: string, timeoutMs = FREEZE_TIMEOUT_MS): Promise<void> {
+export async function waitUntil(isDone: () => boolean | Promise<boolean>, what: string, timeoutMs = FREEZE_TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (let pause = 1; !isDone(); pause = Math.min(pause * 2, 50)) {
+  for (let pause = 1; !(await isDone()); pause = Math.min(pause * 2, 50)) {
     if (Date.now() > deadline) throw new CgmError('Timeout', `${what} did not settle within ${timeoutMs} ms`);
     await sleep(pause);
   }
@@ -70,27 +69,15 @@ export function thawQuietly(thaw: () => void): void {
   }
 }
 
-/** Every process of the subtree, as the daemon's pid namespace names them. */
-export function subtreePids(cgfs: CgroupFs, h: Hierarchy, cg: string, leaf: string | undefined): number[] {
-  const pids = new Set<number>();
-  for (const at of subtreeOf(cgfs, h, cg, leaf)) {
-    try {
-      for (const pid of cgfs.readPids(h, at, 'cgroup.procs')) pids.add(pid);
-    } catch {
-      // removed while we walked: nothing to kill there
-    }
-  }
-  return [...pids];
-}
-
 /**
  * The kill fallback: freeze the subtree, SIGKILL every task in it, thaw it (v1's frozen
  * tasks only die once thawed). The subtree is thawed even when a kill fails.
  */
-export async function killByFreezing(freeze: (frozen: boolean) => Promise<void>, pids: () => number[]): Promise<void> {
+export async function killByFreezing(freeze: (frozen: boolean) => Promise<void>, pids: () => Promise<number[]>): Promise<void> {
   await freeze(true);
   try {
-    for (const pid of pids()) {
+    // The whole list is gathered (and bounded) before the first kill: all or nothing.
+    for (const pid of await pids()) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch (err) {

@@ -13,6 +13,14 @@ import type { FileOwner } from '../policy';
 import { readText } from '../proc/read-text';
 import type { CgroupFiles } from './value-plans';
 import { isKeepable, readValueFile } from './value-fds';
+import { Pacer } from './walk';
+
+/** How far a subtree walk below an opened directory may go, and its pacing (walk.ts). */
+export interface SubtreeWalk {
+  pacer?: Pacer;
+  /** more cgroups than this in the subtree is LimitsExceeded (the caller's max-walk) */
+  maxNodes?: number;
+}
 
 /** O_PATH (open(2)); not in fs.constants, and 010000000 on every architecture Node runs on under Linux. */
 const O_PATH = 0o10000000;
@@ -64,13 +72,17 @@ export class PinnedCgroup {
     return this.id;
   }
 
-  /** Its files as the value plans use them (value-plans.ts). */
-  files(): CgroupFiles {
+  /**
+   * Its files as the value plans use them (value-plans.ts). `walk` bounds the subtree walks
+   * (the kill fallback, Kill's wait, Stats' v1 populated): the request's caller's max-walk.
+   */
+  files(walk: SubtreeWalk = {}): CgroupFiles {
     return {
       read: (file, maxBytes) => this.read(file, maxBytes),
       write: (file, value) => this.write(file, value),
       exists: (file) => this.stat(file) !== undefined,
-      subtreePids: () => this.subtreePids(),
+      subtreePids: () => this.subtreePids(walk),
+      isSubtreeEmpty: () => this.isSubtreeEmpty(walk),
     };
   }
 
@@ -78,10 +90,32 @@ export class PinnedCgroup {
    * Every process in the cgroups below the opened directory (itself included), found by
    * walking below it: renames inside the subtree stay inside it (cgroupfs never moves a
    * directory to another parent), so nothing outside the checked cgroup is ever listed.
+   * The walk runs in slices (walk.ts's Pacer) so that a caller's huge subtree never stalls
+   * the other clients; more than `walk.maxNodes` cgroups is LimitsExceeded.
    */
-  subtreePids(): number[] {
+  subtreePids(walk: SubtreeWalk = {}): Promise<number[]> {
+    return this.walkTasks(walk, false);
+  }
+
+  /**
+   * Whether no process runs anywhere below the opened directory: cgroup.events on v2 (the
+   * kernel's own count), else a walk that stops at the first process.
+   */
+  async isSubtreeEmpty(walk: SubtreeWalk = {}): Promise<boolean> {
+    if (this.stat('cgroup.events') !== undefined) return /^populated 0$/m.test(this.read('cgroup.events', 4096));
+    return (await this.walkTasks(walk, true)).length === 0;
+  }
+
+  private async walkTasks(walk: SubtreeWalk, firstOnly: boolean): Promise<number[]> {
+    const pacer = walk.pacer ?? new Pacer();
+    const maxNodes = walk.maxNodes ?? Number.POSITIVE_INFINITY;
     const pids = new Set<number>();
-    const walk = (rel: string | undefined): void => {
+    // Paths relative to the opened directory (undefined: itself), so each step is looked up below it.
+    const stack: Array<string | undefined> = [undefined];
+    let visited = 0;
+    while (stack.length > 0) {
+      const rel = stack.pop();
+      visited++;
       try {
         for (const word of readText(this.path(rel === undefined ? 'cgroup.procs' : `${rel}/cgroup.procs`), 64 * 1024 * 1024).split(/\s+/)) {
           if (/^\d+$/.test(word)) pids.add(Number(word));
@@ -89,20 +123,33 @@ export class PinnedCgroup {
       } catch {
         // removed while we walked: nothing there
       }
-      let entries: fs.Dirent[];
+      if (firstOnly && pids.size > 0) break;
+      let dir: fs.Dir | undefined;
       try {
-        entries = fs.readdirSync(this.path(rel), { withFileTypes: true });
-      } catch {
-        return;
+        dir = fs.opendirSync(this.path(rel), { bufferSize: 128 });
+        for (let e = dir.readSync(); e !== null; e = dir.readSync()) {
+          // Every directory is a cgroup (the v2 hidden leaf too: it holds the tasks).
+          if (e.isDirectory()) {
+            if (visited + stack.length >= maxNodes) throw this.tooBig(maxNodes);
+            stack.push(rel === undefined ? e.name : `${rel}/${e.name}`);
+          }
+          const turn = pacer.pace();
+          if (turn) await turn;
+        }
+      } catch (err) {
+        if (err instanceof CgmError) throw err;
+        // removed (or made unreadable) while we walked: skipped with its subtree
+      } finally {
+        dir?.closeSync();
       }
-      for (const e of entries) {
-        // Every directory is a cgroup (the v2 hidden leaf too: it holds the tasks).
-        if (!e.isDirectory()) continue;
-        walk(rel === undefined ? e.name : `${rel}/${e.name}`);
-      }
-    };
-    walk(undefined);
+      const turn = pacer.pace();
+      if (turn) await turn;
+    }
     return [...pids];
+  }
+
+  private tooBig(maxNodes: number): CgmError {
+    return new CgmError('LimitsExceeded', `${this.described} has more than ${maxNodes} cgroups, the most one call may walk (limit max-walk=${maxNodes})`);
   }
 
   /** The path of `file` below the opened directory (the directory itself for none). */

@@ -4,7 +4,6 @@
 // fails as it always did (FileNotFound from the read or write).
 import type { CgroupFs } from './cgroupfs';
 import type { GetPlan, SetPlan } from './driver';
-import { subtreePids } from './freeze-kill';
 import type { Hierarchy } from './layout';
 import { translationOf, type Current, type FileWrite, type Version } from './limit-translation';
 
@@ -18,19 +17,11 @@ export interface CgroupFiles {
   exists(file: string): boolean;
   /**
    * Every process of the subtree below this cgroup (hidden leaves included): the kill
-   * fallback's victims and Kill's wait, looked up below the same directory as the check.
+   * fallback's victims, looked up below the same directory as the check, in slices.
    */
-  subtreePids(): number[];
-}
-
-/** The files of `cg` looked up by path each time (for callers that hold no opened directory). */
-export function filesByPath(cgfs: CgroupFs, h: Hierarchy, cg: string): CgroupFiles {
-  return {
-    read: (file, maxBytes) => cgfs.readFile(h, cg, file, maxBytes),
-    write: (file, value) => cgfs.writeFile(h, cg, file, value),
-    exists: (file) => cgfs.fileExists(h, cg, file),
-    subtreePids: () => subtreePids(cgfs, h, cg, cgfs.driver(h).leaf),
-  };
+  subtreePids(): Promise<number[]>;
+  /** Whether no process runs anywhere in the subtree (Kill's wait, Stats' populated). */
+  isSubtreeEmpty(): Promise<boolean>;
 }
 
 /** Current values of files of one cgroup, read as root (the request checks access to what it reveals or writes). */

@@ -42,10 +42,11 @@ export async function changeState(rt: Runtime, caller: Caller, cgroup: string, a
   // SIGKILL is sent; the tasks leave the cgroup as they exit (not when reaped). Waited for in
   // the cgroup that was checked and killed, not in whatever bears its name by then.
   const gone = (files: CgroupFiles, cg: string): Promise<void> =>
-    waitUntil(() => {
+    waitUntil(async () => {
       try {
-        return files.subtreePids().length === 0;
-      } catch {
+        return await files.isSubtreeEmpty();
+      } catch (err) {
+        if (err instanceof CgmError && err.code === 'LimitsExceeded') throw err;
         return true; // removed meanwhile: nothing left to kill
       }
     }, `killing ${rt.cgfs.describe(h, cg)}`);

@@ -86,7 +86,7 @@ export const OPERATIONS: ReadonlyMap<string, Operation> = new Map<string, Operat
     const report = await setup(rt, c, { controllers: s(ctls), cgroup: s(cg), uid: n(uid), gid: n(gid), limits: limits as Array<[string, string]>, pids: pids as number[] });
     return [setupReportEntries(report)];
   }],
-  ['Stats', (rt, c, [ctls, cg]) => [statsEntries(stats(rt, c, s(ctls), s(cg)))]],
+  ['Stats', async (rt, c, [ctls, cg]) => [statsEntries(await stats(rt, c, s(ctls), s(cg)))]],
   ['Freeze', async (rt, c, [cg]) => (await changeState(rt, c, s(cg), 'freeze'), [])],
   ['Thaw', async (rt, c, [cg]) => (await changeState(rt, c, s(cg), 'thaw'), [])],
   ['Kill', async (rt, c, [cg]) => (await changeState(rt, c, s(cg), 'kill'), [])],

@@ -10,7 +10,9 @@ import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
 import { assertPinnedKeyAccess, pinCgroup } from './checks';
 import { freezerHierarchy } from './freezing';
-import { forEachHierarchy, hierarchyList } from './hierarchies';
+import { forEachHierarchyAsync, hierarchyList } from './hierarchies';
+import { Pacer } from '../cgroupfs/walk';
+import { walkLimitFor } from '../quota/limits';
 import { readableCgroup } from './values';
 
 export interface Stats {
@@ -65,14 +67,16 @@ const V2_COUNTERS: ReadonlyArray<[file: string, key: keyof Stats]> = [
   ['pids.current', 'pids.current'],
 ];
 
-export function stats(rt: Runtime, caller: Caller, controllers: string, cgroup: string): Stats {
+export async function stats(rt: Runtime, caller: Caller, controllers: string, cgroup: string): Promise<Stats> {
   const hierarchies = hierarchyList(rt, controllers);
   const freezer = freezerHierarchy(rt);
   const out: Stats = {};
   const set = <K extends keyof Stats>(key: K, value: Stats[K] | undefined): void => {
     if (value !== undefined && out[key] === undefined) out[key] = value;
   };
-  forEachHierarchy(hierarchies, (h) => {
+  // v1's populated walks the subtree: in slices, at most the caller's max-walk (walk.ts).
+  const walk = { pacer: new Pacer(), maxNodes: walkLimitFor(rt.options.limits, caller.r.uid) };
+  await forEachHierarchyAsync(hierarchies, async (h) => {
     const cg = readableCgroup(rt, caller, h, cgroup);
     const pinned = pinCgroup(rt, h, cg);
     try {
@@ -89,8 +93,9 @@ export function stats(rt: Runtime, caller: Caller, controllers: string, cgroup: 
           const n = optional(read(file), parseCounter);
           if (n !== undefined) set(key, (n / divisor) as never);
         }
-        // "Populated": any task anywhere in the subtree (v1 has no cgroup.events).
-        const populated = !rt.cgfs.driver(h).isSubtreeEmpty(rt.cgfs, h, cg);
+        // "Populated": any task anywhere in the subtree (v1 has no cgroup.events), looked
+        // up below the directory opened for the checks.
+        const populated = !(await pinned.files(walk).isSubtreeEmpty());
         out.populated = (out.populated ?? false) || populated;
         if (h === freezer) set('frozen', optional(read('freezer.state'), (s) => s.trim() === 'FROZEN'));
       }

@@ -12,6 +12,8 @@ import type { Caller } from './caller';
 import { assertCgroupAccess, assertPinnedAccess, assertPinnedKeyAccess, assertUnderProxy, pinCgroup, pinFor, resolveTarget, testOnlyCheckPause, type OpenCgroups } from './checks';
 import { singleHierarchy } from './hierarchies';
 import type { CgroupFiles } from '../cgroupfs/value-plans';
+import { Pacer } from '../cgroupfs/walk';
+import { walkLimitFor } from '../quota/limits';
 import { getDeviceValue, isEmulatedDeviceKey, setDeviceValue } from './device-values';
 
 /** Largest value GetValue returns (memory.stat and friends are a few KiB). */
@@ -72,15 +74,17 @@ export function setValueIn(
   const text = value === '' || value.endsWith('\n') ? value : `${value}\n`;
   if (Buffer.byteLength(text) > MAX_VALUE_BYTES) throw new CgmError('LimitsExceeded', `value is longer than ${MAX_VALUE_BYTES} bytes`);
   const pinned = pinCgroup(rt, h, cg);
+  // Freeze-kill and Kill's wait walk the subtree: in slices, at most the caller's max-walk.
+  const files = pinned.files({ pacer: new Pacer(), maxNodes: walkLimitFor(rt.options.limits, caller.r.uid) });
   let done: void | Promise<void>;
   try {
     // The key itself, its translation, or freeze/kill (driver); the caller needs write
     // access to every file the plan writes, exactly as for a plain SetValue.
-    const plan = rt.cgfs.driver(h).planSet(rt.cgfs, h, cg, pinned.files(), key, text);
+    const plan = rt.cgfs.driver(h).planSet(rt.cgfs, h, cg, files, key, text);
     for (const file of plan.files) assertPinnedKeyAccess(rt, caller, h, cg, pinned, file, 'write');
     testOnlyCheckPause(rt);
     done = plan.run();
-    if (settle) done = Promise.resolve(done).then(() => settle(pinned.files(), cg));
+    if (settle) done = Promise.resolve(done).then(() => settle(files, cg));
   } catch (err) {
     pinned.close();
     throw err;
