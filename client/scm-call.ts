@@ -121,16 +121,33 @@ export interface ScmExchange {
    * D-Bus reply may be awaited or not). A rejection (e.g. an error reply) aborts the exchange.
    */
   sendCall(fd: number): Promise<unknown>;
+  /**
+   * The peer's api_version (Properties.Get on the connection the call went on). Asked only
+   * when a failure result's error detail has not come within DETAIL_WAIT_MS; without it, a
+   * detail later than that is lost (the failure has no name).
+   */
+  peerApiVersion?(): Promise<number>;
 }
 
-/** How long to wait for the error detail our daemon sends right behind a failure result. */
+/** How long the error detail is waited for before the peer is asked whether it sends one. */
 const DETAIL_WAIT_MS = 100;
+/** The first api_version whose daemon sends the error detail behind every failure result. */
+export const DETAIL_API_VERSION = 11;
 
-async function failure(channel: DatagramChannel, what: string): Promise<ScmFailure> {
-  // It is already in the socket buffer when the daemon sent one; an original daemon never does.
-  const detail = channel.poll() ?? (await channel.next(DETAIL_WAIT_MS, 'error detail').catch(() => undefined));
+async function failure(channel: DatagramChannel, x: ScmExchange): Promise<ScmFailure> {
+  // Usually here at once: the daemon writes it right behind the failure, in the same turn
+  // (an original daemon never does).
+  let detail = channel.poll() ?? (await channel.next(DETAIL_WAIT_MS, 'error detail').catch(() => undefined));
+  if (!detail && x.peerApiVersion) {
+    // Late on a loaded machine (the peer descheduled between its two writes, or our timers
+    // run before our reads): no guess at how late. A peer that sends details (api_version >=
+    // 11) is waited for within the exchange's timeout; its answer to this call also comes
+    // after the turn in which it wrote both. An original daemon costs this one round trip.
+    const api = await x.peerApiVersion().catch(() => 0);
+    if (api >= DETAIL_API_VERSION) detail = await channel.next(x.timeoutMs, 'error detail').catch(() => undefined);
+  }
   const parsed = detail ? parseErrorDetail(detail.data) : undefined;
-  return new ScmFailure(parsed?.name, parsed?.message ?? `${what} failed`);
+  return new ScmFailure(parsed?.name, parsed?.message ?? `${x.method} failed`);
 }
 
 function credentialRefused(errno: number): Error {
@@ -207,19 +224,19 @@ export async function runScmExchange(x: ScmExchange): Promise<ScmValue> {
         return { kind, values: decodeBodyBytes(plain?.outSignature ?? '', first.data) };
       }
       case 'status':
-        if (first.data.toString('latin1') !== '1') throw await failure(channel, x.method);
+        if (first.data.toString('latin1') !== '1') throw await failure(channel, x);
         return { kind };
       case 'existed': {
         const c = first.data.toString('latin1');
-        if (c !== '1' && c !== '2') throw await failure(channel, x.method);
+        if (c !== '1' && c !== '2') throw await failure(channel, x);
         return { kind, existed: c === '2' ? 1 : -1 };
       }
       case 'string':
-        if (first.data.length === 0) throw await failure(channel, x.method);
+        if (first.data.length === 0) throw await failure(channel, x);
         return { kind, value: first.data.toString('utf8').replace(/\0[\s\S]*$/, '') };
       case 'tasks': {
         const count = first.data.length >= 4 ? first.data.readInt32LE(0) : -1;
-        if (count < 0) throw await failure(channel, x.method);
+        if (count < 0) throw await failure(channel, x);
         const pids: number[] = [];
         for (let i = 0; i < count; i++) {
           // The original proxy asked for each pid with a '1', which every daemon ignores;
@@ -232,7 +249,7 @@ export async function runScmExchange(x: ScmExchange): Promise<ScmValue> {
       case 'names':
       case 'keys': {
         const count = first.data.length >= 4 ? first.data.readInt32LE(0) : -1;
-        if (count < 0) throw await failure(channel, x.method);
+        if (count < 0) throw await failure(channel, x);
         if (count === 0) return kind === 'names' ? { kind, names: [] } : { kind, keys: [] };
         const lengthDatagram = await channel.next(t, 'length');
         const length = lengthDatagram.data.readUInt32LE(0);

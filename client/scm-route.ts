@@ -4,7 +4,8 @@
 // the daemon's namespaces, and by cgproxy for every forwarded call.
 import type { Ucred } from '../addon';
 import type { RouteCallOptions } from './route';
-import { OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
+import { INTERFACE_NAME, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
+import { decodeIntVariant } from '../daemon/dbus/wire';
 import { credentialsFrom, replyForCaller, scmArgsFrom, scmFormOfPlain } from '../daemon/scm/shapes';
 import type { PeerConnection } from './connection';
 import { CgmanagerError, codeForDBusName } from './errors';
@@ -49,6 +50,21 @@ function credentialError(err: unknown, method: string, socketPath: string): Cgma
   return undefined;
 }
 
+/** The peer's api_version (whether its Scm failures carry the error detail). */
+async function peerApiVersion(connection: PeerConnection, timeoutMs: number): Promise<number> {
+  const [version] = await connection.call({
+    path: OBJECT_PATH,
+    interface: 'org.freedesktop.DBus.Properties',
+    member: 'Get',
+    signature: 'ss',
+    body: [INTERFACE_NAME, 'api_version'],
+    replySignature: 'v',
+    decode: (reply) => [decodeIntVariant(reply)],
+    timeoutMs,
+  });
+  return version as number;
+}
+
 /**
  * Runs `plain(args)` as its Scm variant on `connection` for `requestor` and returns the
  * plain method's reply values. Failures are CgmanagerErrors carrying the daemon's error
@@ -75,6 +91,7 @@ export async function invokeAsScm(connection: PeerConnection, plain: MethodSpec,
       timeoutMs,
       sendCall: (fd) =>
         connection.call({ path: OBJECT_PATH, interface: spec.interface, member: spec.name, signature: spec.inSignature, body, replySignature: '', fds: [fd] }),
+      peerApiVersion: () => peerApiVersion(connection, timeoutMs),
     });
   } catch (err) {
     if (err instanceof CgmanagerError) throw err;
