@@ -57,6 +57,7 @@ export const FULL_PLAN: readonly Run[] = [
     exclude: {
       'test/integration/daemon/cpuset.test.ts': 'v1 cpuset only (and the UML kernel has no cpuset controller)',
       'test/integration/daemon/big-tree-stats-kill.test.ts': 'v1 trees (a named hierarchy and the v1 freezer); runs on the host',
+      'test/integration/daemon/freeze-self.test.ts': 'needs a v1 freezer hierarchy holding the daemon; runs on the host',
       'test/integration/client/cgm.test.ts': NEEDS_V1_CPU_MEMORY,
       'test/integration/client/library.test.ts': NEEDS_V1_CPU_MEMORY,
     },
