@@ -7,6 +7,7 @@
 // and naming another pid needs root, as the tests run.
 import { describe, expect, it } from 'vitest';
 import { openSocket, socketPair, setPassCred, closeFd, type Ucred } from '../../../addon';
+import { passFd } from '../../helpers/pass-fd';
 import { admitScmSocket, ScmConversation, type ConversationSpec, type ScmOutcome } from '../../../daemon/scm/conversation';
 import * as R from '../../../daemon/scm/results';
 import { CgmError } from '../../../daemon/errors';
@@ -18,25 +19,6 @@ import { encodeForScmClient } from '../../../proxy/forward';
 
 const own: Ucred = { pid: process.ppid, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 
-/** Hands `fd` over as a new fd, as SCM_RIGHTS does between processes (the daemon gets its own copy). */
-function passFd(fd: number): Promise<number> {
-  const [x, y] = socketPair(false);
-  return new Promise((resolve, reject) => {
-    const receiver = openSocket(
-      y,
-      false,
-      (_data, fds) => {
-        receiver.close();
-        if (fds?.[0] === undefined) reject(new Error('no fd arrived'));
-        else resolve(fds[0]);
-      },
-      () => reject(new Error('closed before the fd arrived')),
-    );
-    const sender = openSocket(x, false, () => undefined, () => undefined);
-    sender.write(Buffer.from('x'), [fd]);
-    sender.close();
-  });
-}
 
 const quietRefusal: Pick<ConversationSpec, 'failure' | 'refused'> = { failure: R.failed, refused: () => undefined };
 

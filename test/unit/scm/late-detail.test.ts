@@ -5,7 +5,8 @@
 // waited for further; a successful call, or a detail right behind the failure, never asks. Real datagram
 // socketpairs; the peer is written out here so that it can delay its second datagram.
 import { describe, expect, it } from 'vitest';
-import { openSocket, setPassCred, socketPair, type Ucred } from '../../../addon';
+import { openSocket, setPassCred, type Ucred } from '../../../addon';
+import { passFd } from '../../helpers/pass-fd';
 import * as R from '../../../daemon/scm/results';
 import { runScmExchange, ScmFailure } from '../../../client/scm-call';
 
@@ -14,25 +15,6 @@ const DENIED = 'org.linuxcontainers.cgmanager.Error.AccessDenied';
 /** well past the 100 ms the client used to wait */
 const LATE_MS = 400;
 
-/** Hands `fd` over as a new fd, as SCM_RIGHTS does between processes (the peer gets its own copy). */
-function passFd(fd: number): Promise<number> {
-  const [x, y] = socketPair(false);
-  return new Promise((resolve, reject) => {
-    const receiver = openSocket(
-      y,
-      false,
-      (_data, fds) => {
-        receiver.close();
-        if (fds?.[0] === undefined) reject(new Error('no fd arrived'));
-        else resolve(fds[0]);
-      },
-      () => reject(new Error('closed before the fd arrived')),
-    );
-    const sender = openSocket(x, false, () => undefined, () => undefined);
-    sender.write(Buffer.from('x'), [fd]);
-    sender.close();
-  });
-}
 
 interface Peer {
   /** what it sends once the requestor's credential arrived */

@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openSocket, socketPair, setPassCred, type Ucred } from '../../../addon';
+import { setPassCred, type Ucred } from '../../../addon';
+import { passFd } from '../../helpers/pass-fd';
 import { METHODS_BY_NAME, NO_OWNER, SCM_SHAPES } from '../../../daemon/dbus/interface';
 import { decodeBodyBytes } from '../../../daemon/dbus/wire';
 import { admitScmSocket, ScmConversation } from '../../../daemon/scm/conversation';
@@ -152,25 +153,6 @@ describe('report and stats encodings', () => {
   });
 });
 
-/** Hands `fd` over as a new fd, as SCM_RIGHTS does between processes (the daemon gets its own copy). */
-function passFd(fd: number): Promise<number> {
-  const [x, y] = socketPair(false);
-  return new Promise((resolve, reject) => {
-    const receiver = openSocket(
-      y,
-      false,
-      (_data, fds) => {
-        receiver.close();
-        if (fds?.[0] === undefined) reject(new Error('no fd arrived'));
-        else resolve(fds[0]);
-      },
-      () => reject(new Error('closed before the fd arrived')),
-    );
-    const sender = openSocket(x, false, () => undefined, () => undefined);
-    sender.write(Buffer.from('x'), [fd]);
-    sender.close();
-  });
-}
 
 describe('an Scm exchange with several credentials after the requestor', () => {
   it('asks for each with a kick and hands them to the request in order', async () => {
