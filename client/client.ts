@@ -2,11 +2,11 @@
 // interface table (daemon/dbus/interface.ts), argument checks before anything is sent,
 // and results in the exact D-Bus types. One connection carries any number of
 // concurrent calls.
-import { API_VERSION, INTERFACE_NAME, METHODS_BY_NAME, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
-import { decodeIntVariant } from '../daemon/dbus/wire';
+import { API_VERSION, METHODS_BY_NAME, type MethodSpec } from '../daemon/dbus/interface';
 import { defaultSocketPath } from '../daemon/socket-path';
 import { assertArgs } from './arguments';
 import { PeerConnection } from './connection';
+import { readApiVersion } from './api-version';
 import { selectRoute, type CallRoute, type RoutePreference } from './route';
 import { CgroupWatch, WatchSet, type WatchOptions } from './watch';
 
@@ -314,17 +314,7 @@ export class CgmanagerClient {
 
   /** The `api_version` property (Properties.Get), for feature detection. */
   async apiVersion(options?: CallOptions): Promise<number> {
-    const [version] = await this.connection.call({
-      path: OBJECT_PATH,
-      interface: 'org.freedesktop.DBus.Properties',
-      member: 'Get',
-      signature: 'ss',
-      body: [INTERFACE_NAME, 'api_version'],
-      replySignature: 'v',
-      decode: (reply) => [decodeIntVariant(reply)],
-      ...checkCallOptions('apiVersion', options),
-    });
-    return version as number;
+    return readApiVersion(this.connection, checkCallOptions('apiVersion', options));
   }
 
   /**

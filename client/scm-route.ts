@@ -4,10 +4,10 @@
 // the daemon's namespaces, and by cgproxy for every forwarded call.
 import type { Ucred } from '../addon';
 import type { RouteCallOptions } from './route';
-import { INTERFACE_NAME, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
-import { decodeIntVariant } from '../daemon/dbus/wire';
+import { OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
 import { credentialsFrom, replyForCaller, scmArgsFrom, scmFormOfPlain } from '../daemon/scm/shapes';
 import type { PeerConnection } from './connection';
+import { readApiVersion } from './api-version';
 import { CgmanagerError, codeForDBusName } from './errors';
 import type { CallRoute } from './route';
 import { runScmExchange, ScmFailure, ScmTimeout, type ScmValue } from './scm-call';
@@ -50,21 +50,6 @@ function credentialError(err: unknown, method: string, socketPath: string): Cgma
   return undefined;
 }
 
-/** The peer's api_version (whether its Scm failures carry the error detail). */
-async function peerApiVersion(connection: PeerConnection, timeoutMs: number): Promise<number> {
-  const [version] = await connection.call({
-    path: OBJECT_PATH,
-    interface: 'org.freedesktop.DBus.Properties',
-    member: 'Get',
-    signature: 'ss',
-    body: [INTERFACE_NAME, 'api_version'],
-    replySignature: 'v',
-    decode: (reply) => [decodeIntVariant(reply)],
-    timeoutMs,
-  });
-  return version as number;
-}
-
 /**
  * Runs `plain(args)` as its Scm variant on `connection` for `requestor` and returns the
  * plain method's reply values. Failures are CgmanagerErrors carrying the daemon's error
@@ -91,7 +76,7 @@ export async function invokeAsScm(connection: PeerConnection, plain: MethodSpec,
       timeoutMs,
       sendCall: (fd) =>
         connection.call({ path: OBJECT_PATH, interface: spec.interface, member: spec.name, signature: spec.inSignature, body, replySignature: '', fds: [fd] }),
-      peerApiVersion: () => peerApiVersion(connection, timeoutMs),
+      peerApiVersion: () => readApiVersion(connection, { timeoutMs }),
     });
   } catch (err) {
     if (err instanceof CgmanagerError) throw err;

@@ -41,13 +41,18 @@ function restore(log: Previous[], what: 'owner' | 'mode'): void {
   }
 }
 
-export function chown(rt: Runtime, caller: Caller, controller: string, cgroup: string, uid: number, gid: number): void {
-  const hierarchies = hierarchyList(rt, controller);
+/** Chown's policy and argument checks, before anything is looked up. */
+function assertChownRequest(caller: Caller, cgroup: string, uid: number, gid: number): void {
   const decision = mayChown(caller.requestor);
   if (!decision.allow) throw new CgmError('AccessDenied', decision.reason);
   assertCgroupArg(cgroup, 'relative');
   assertIdArg(uid, 'uid');
   assertIdArg(gid, 'gid');
+}
+
+export function chown(rt: Runtime, caller: Caller, controller: string, cgroup: string, uid: number, gid: number): void {
+  const hierarchies = hierarchyList(rt, controller);
+  assertChownRequest(caller, cgroup, uid, gid);
   const changed: Previous[] = [];
   const pins: PinnedCgroup[] = [];
   try {
@@ -72,11 +77,7 @@ export interface ChownDone {
  * opened until undo() or release().
  */
 export function chownAll(rt: Runtime, caller: Caller, hierarchies: readonly Hierarchy[], cgroup: string, uid: number, gid: number, open?: OpenCgroups): ChownDone {
-  const decision = mayChown(caller.requestor);
-  if (!decision.allow) throw new CgmError('AccessDenied', decision.reason);
-  assertCgroupArg(cgroup, 'relative');
-  assertIdArg(uid, 'uid');
-  assertIdArg(gid, 'gid');
+  assertChownRequest(caller, cgroup, uid, gid);
   const changed: Previous[] = [];
   const pins: PinnedCgroup[] = [];
   const release = (): void => {
