@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "errno-error.h"
+#include "uv-poll.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -31,19 +32,12 @@ class EventFd : public Napi::ObjectWrap<EventFd> {
       return;
     }
     context_ = new Napi::AsyncContext(env, "cgmanager:eventfd");
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    poll_ = new uv_poll_t;
-    int rc = uv_poll_init(loop, poll_, fd_);
-    if (rc != 0) {
-      delete poll_;
-      poll_ = nullptr;
+    poll_ = OpenPoll(env, fd_, this);
+    if (!poll_) {
       ::close(fd_);
       fd_ = -1;
-      ThrowErrno(env, -rc, "uv_poll_init");
       return;
     }
-    poll_->data = this;
     // Like fs.watch({ persistent: false }): a watch alone never keeps the process alive.
     uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
     Ref();
@@ -77,8 +71,7 @@ class EventFd : public Napi::ObjectWrap<EventFd> {
   // close(): stops watching and closes the eventfd (the kernel drops its registration).
   Napi::Value Close(const Napi::CallbackInfo& info) {
     if (poll_) {
-      uv_poll_stop(poll_);
-      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      ClosePoll(poll_);
       poll_ = nullptr;
       ::close(fd_);
       fd_ = -1;

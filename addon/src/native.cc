@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "errno-error.h"
+#include "uv-poll.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -136,20 +137,13 @@ class Socket : public Napi::ObjectWrap<Socket> {
     onClose_ = Napi::Persistent(info[3].As<Napi::Function>());
     if (info.Length() > 4 && info[4].IsFunction()) onDrain_ = Napi::Persistent(info[4].As<Napi::Function>());
     context_ = new Napi::AsyncContext(env, "cgmanager:socket");
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    poll_ = new uv_poll_t;
-    int rc = uv_poll_init(loop, poll_, fd_);
-    if (rc != 0) {
-      delete poll_;
-      poll_ = nullptr;
+    poll_ = OpenPoll(env, fd_, this);
+    if (!poll_) {
       ::close(fd_);
       fd_ = -1;
       closed_ = true;
-      ThrowErrno(env, -rc, "uv_poll_init");
       return;
     }
-    poll_->data = this;
     Ref();  // stay alive while the fd is open, even if JS drops us
     UpdatePoll();
   }
@@ -384,8 +378,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     closed_ = true;
     DropQueue();
     if (poll_) {
-      uv_poll_stop(poll_);
-      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      ClosePoll(poll_);
       poll_ = nullptr;
     }
     if (fd_ >= 0) ::close(fd_);
@@ -416,19 +409,10 @@ class Listener : public Napi::ObjectWrap<Listener> {
     if (info.Length() > 2 && info[2].IsFunction()) onError_ = Napi::Persistent(info[2].As<Napi::Function>());
     if (info.Length() > 3 && info[3].IsNumber()) retryMs_ = info[3].As<Napi::Number>().Uint32Value();
     context_ = new Napi::AsyncContext(env, "cgmanager:listener");
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    poll_ = new uv_poll_t;
-    int rc = uv_poll_init(loop, poll_, fd_);
-    if (rc != 0) {
-      delete poll_;
-      poll_ = nullptr;
-      ThrowErrno(env, -rc, "uv_poll_init");
-      return;
-    }
-    poll_->data = this;
+    poll_ = OpenPoll(env, fd_, this);  // the listening fd stays the caller's, also on failure
+    if (!poll_) return;
     timer_ = new uv_timer_t;
-    uv_timer_init(loop, timer_);
+    uv_timer_init(poll_->loop, timer_);
     timer_->data = this;
     Ref();
     uv_poll_start(poll_, UV_READABLE, &Listener::OnPoll);
@@ -485,8 +469,7 @@ class Listener : public Napi::ObjectWrap<Listener> {
   // close(): stops accepting; the listening fd itself stays open (the caller owns it).
   Napi::Value Close(const Napi::CallbackInfo& info) {
     if (poll_) {
-      uv_poll_stop(poll_);
-      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      ClosePoll(poll_);
       poll_ = nullptr;
       uv_timer_stop(timer_);
       uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
