@@ -1,9 +1,8 @@
 // Seed scenario: a Docker-style container (--memory 256m, --cpus 1.5, --pids-limit 100) set
 // through the daemon with the v1 key names and with the v2 names, on v1 and on v2, checked
 // in the kernel's own files, read back in the names used, and pids.max refusing a fork.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { titled } from '../../helpers';
-import { isSwapKey, layoutSkipReason, startScenario, type Kind, type LayoutName, type ScenarioEnv } from './scenario-layout';
+import { describe, expect, it } from 'vitest';
+import { describeOnEachLayout, isSwapKey, type Kind, type LayoutName } from './scenario-layout';
 
 type Naming = 'v1 names' | 'v2 names';
 
@@ -42,54 +41,40 @@ const KERNEL: Readonly<Record<LayoutName, ReadonlyArray<[Kind, string, string]>>
   ],
 };
 
-// One top-level suite per file: where a layout lacks the controllers, only its half is skipped.
-describe('Docker-style container', () => {
-  describe.each<LayoutName>(['v1', 'v2'])('on %s', (layout) => {
-    const reason = layoutSkipReason(layout);
-    describe.skipIf(reason !== undefined)(titled(`on cgroup ${layout}`, reason), () => {
-      let s: ScenarioEnv;
-      beforeAll(async () => {
-        s = await startScenario(layout);
-      }, 60_000);
-      afterAll(async () => {
-        await s?.stop();
-      });
+describeOnEachLayout('Docker-style container', (s, layout) => {
+  describe.each<Naming>(['v1 names', 'v2 names'])('set with the %s', (naming) => {
+    const name = `docker-${naming.slice(0, 2)}`;
+    const rel = (): string => `${s().env.baseName}/${name}`;
 
-      describe.each<Naming>(['v1 names', 'v2 names'])('set with the %s', (naming) => {
-        const name = `docker-${naming.slice(0, 2)}`;
-        const rel = (): string => `${s.env.baseName}/${name}`;
+    it('creates the container and sets every limit', async () => {
+      await s().client.create('all', rel());
+      for (const [kind, key, value] of SETTINGS[naming]) {
+        if (isSwapKey(key) && !s().hasSwapAccounting(name)) continue;
+        await s().client.setValue(s().controller(kind), rel(), key, value);
+      }
+    });
 
-        it('creates the container and sets every limit', async () => {
-          await s.client.create('all', rel());
-          for (const [kind, key, value] of SETTINGS[naming]) {
-            if (isSwapKey(key) && !s.hasSwapAccounting(name)) continue;
-            await s.client.setValue(s.controller(kind), rel(), key, value);
-          }
-        });
+    it("leaves the kernel's files as Docker would on this version", () => {
+      for (const [kind, file, value] of KERNEL[layout]) {
+        if (isSwapKey(file) && !s().hasSwapAccounting(name)) continue;
+        expect(`${file} = ${s().read(kind, name, file)}`).toBe(`${file} = ${value}`);
+      }
+    });
 
-        it("leaves the kernel's files as Docker would on this version", () => {
-          for (const [kind, file, value] of KERNEL[layout]) {
-            if (isSwapKey(file) && !s.hasSwapAccounting(name)) continue;
-            expect(`${file} = ${s.read(kind, name, file)}`).toBe(`${file} = ${value}`);
-          }
-        });
+    it('reads every limit back in the names it was set with', async () => {
+      for (const [kind, key, value] of SETTINGS[naming]) {
+        if (isSwapKey(key) && !s().hasSwapAccounting(name)) continue;
+        expect(`${key} = ${await s().client.getValue(s().controller(kind), rel(), key)}`).toBe(`${key} = ${value}`);
+      }
+    });
 
-        it('reads every limit back in the names it was set with', async () => {
-          for (const [kind, key, value] of SETTINGS[naming]) {
-            if (isSwapKey(key) && !s.hasSwapAccounting(name)) continue;
-            expect(`${key} = ${await s.client.getValue(s.controller(kind), rel(), key)}`).toBe(`${key} = ${value}`);
-          }
-        });
-
-        it('refuses a fork once pids.max is reached', async () => {
-          await s.client.setValue(s.controller('pids'), rel(), 'pids.max', '1');
-          // Only the pids hierarchy places the shell in the container; the others keep it in the base.
-          const r = await s.env.run(['sh', '-c', 'sleep 0 & wait; echo forked'], { at: { [s.label('pids')]: name } });
-          expect(r.stdout).not.toContain('forked');
-          expect(r.stderr).toMatch(/cannot fork|resource temporarily unavailable/i);
-          await s.client.setValue(s.controller('pids'), rel(), 'pids.max', '100');
-        });
-      });
+    it('refuses a fork once pids.max is reached', async () => {
+      await s().client.setValue(s().controller('pids'), rel(), 'pids.max', '1');
+      // Only the pids hierarchy places the shell in the container; the others keep it in the base.
+      const r = await s().env.run(['sh', '-c', 'sleep 0 & wait; echo forked'], { at: { [s().label('pids')]: name } });
+      expect(r.stdout).not.toContain('forked');
+      expect(r.stderr).toMatch(/cannot fork|resource temporarily unavailable/i);
+      await s().client.setValue(s().controller('pids'), rel(), 'pids.max', '100');
     });
   });
 });

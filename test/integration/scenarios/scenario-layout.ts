@@ -2,9 +2,10 @@
 // this host and in `uml-run --layout v1`) or a cgroup2 whose controllers reach the test's
 // cgroup (`uml-run --layout v2`). Each says visibly why it cannot run where it cannot.
 import * as fs from 'node:fs';
+import { afterAll, beforeAll, describe } from 'vitest';
 import * as path from 'node:path';
 import { connect, type CgmanagerClient } from '../../../client';
-import { availableV1Controllers, procCgroupPath, skipReason, startTestDaemon, type HierarchyLabel, type TestDaemon } from '../../helpers';
+import { availableV1Controllers, procCgroupPath, skipReason, startTestDaemon, titled, type HierarchyLabel, type TestDaemon } from '../../helpers';
 import { hostCgroupMounts } from '../../helpers/leftovers';
 
 export type Kind = 'memory' | 'cpu' | 'pids' | 'cpuset' | 'freezer';
@@ -107,4 +108,28 @@ export async function startScenario(layout: LayoutName): Promise<ScenarioEnv> {
     await env.stop();
     throw err;
   }
+}
+
+/**
+ * A scenario file's one top-level suite, with a half per layout: where a layout lacks the
+ * controllers (or `otherReason` names something else it lacks), only that half is skipped,
+ * visibly, so the UML lane never sees a wholly skipped suite. `body` reaches the half's
+ * running scenario through `s()`: started before its tests, stopped after them.
+ */
+export function describeOnEachLayout(title: string, body: (s: () => ScenarioEnv, layout: LayoutName) => void, otherReason?: (layout: LayoutName) => string | undefined): void {
+  describe(title, () => {
+    describe.each<LayoutName>(['v1', 'v2'])('on %s', (layout) => {
+      const reason = layoutSkipReason(layout) ?? otherReason?.(layout);
+      describe.skipIf(reason !== undefined)(titled(`on cgroup ${layout}`, reason), () => {
+        let scenario: ScenarioEnv | undefined;
+        beforeAll(async () => {
+          scenario = await startScenario(layout);
+        }, 60_000);
+        afterAll(async () => {
+          await scenario?.stop();
+        });
+        body(() => scenario as ScenarioEnv, layout);
+      });
+    });
+  });
 }
