@@ -2,7 +2,7 @@
 // notify_on_release): one JSON file under the state directory, replaced atomically on
 // every change, read once at start so that a restart or a crash loses none of them.
 import * as path from 'node:path';
-import { readFileIfExists, writeFileAtomic } from './atomic-file';
+import { ListFile, memoryOnly, type ListStore } from './state-list';
 
 /** One cgroup to remove once empty: the hierarchy's primary name ('unified') and its hierarchy path. */
 export interface RemoveOnEmptyMark {
@@ -36,30 +36,13 @@ export function formatState(marks: readonly RemoveOnEmptyMark[]): string {
 }
 
 /** Where the marks live; the daemon's only writer of this file. */
-export interface MarkStore {
-  load(): RemoveOnEmptyMark[];
-  save(marks: readonly RemoveOnEmptyMark[]): void;
-}
+export type MarkStore = ListStore<RemoveOnEmptyMark>;
 
-export class StateFile implements MarkStore {
-  readonly file: string;
-
+export class StateFile extends ListFile<RemoveOnEmptyMark> {
   constructor(stateDir: string) {
-    this.file = path.join(stateDir, STATE_FILE_NAME);
-  }
-
-  load(): RemoveOnEmptyMark[] {
-    const text = readFileIfExists(this.file);
-    return text === undefined ? [] : parseState(text);
-  }
-
-  save(marks: readonly RemoveOnEmptyMark[]): void {
-    writeFileAtomic(this.file, formatState(marks), 0o600);
+    super(path.join(stateDir, STATE_FILE_NAME), parseState, formatState);
   }
 }
 
 /** For a daemon without a usable state directory: promises then last only as long as the process. */
-export const MEMORY_ONLY: MarkStore = {
-  load: () => [],
-  save: () => undefined,
-};
+export const MEMORY_ONLY: MarkStore = memoryOnly();

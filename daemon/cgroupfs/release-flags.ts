@@ -8,7 +8,7 @@
 // The borrows are written to <state-dir>/watch-flags.json, so that a daemon that dies while
 // watching gives them back at its next start (restore()) instead of leaving marks behind.
 import * as path from 'node:path';
-import { readFileIfExists, writeFileAtomic } from '../atomic-file';
+import { ListFile, memoryOnly, type ListStore } from '../state-list';
 import type { CgroupFs } from './cgroupfs';
 import type { Hierarchy } from './layout';
 import { CgmError } from '../errors';
@@ -22,35 +22,27 @@ export interface SavedBorrow {
   claimed: string[];
 }
 
-export interface BorrowStore {
-  load(): SavedBorrow[];
-  save(borrows: readonly SavedBorrow[]): void;
-}
+export type BorrowStore = ListStore<SavedBorrow>;
 
-export const BORROWS_MEMORY_ONLY: BorrowStore = { load: () => [], save: () => undefined };
+export const BORROWS_MEMORY_ONLY: BorrowStore = memoryOnly();
 
 const isPath = (v: unknown): v is string => typeof v === 'string' && v.startsWith('/') && !v.split('/').includes('..');
 
+function parseBorrows(text: string): SavedBorrow[] {
+  const doc = JSON.parse(text) as { version?: number; borrows?: unknown };
+  if (doc.version !== 1 || !Array.isArray(doc.borrows)) throw new Error('not a version 1 watch-flags file');
+  return (doc.borrows as Array<Record<string, unknown>>).filter(
+    (b): b is SavedBorrow & Record<string, unknown> =>
+      typeof b.hierarchy === 'string' && isPath(b.cgroup) && Array.isArray(b.markedBefore) && b.markedBefore.every(isPath) && Array.isArray(b.claimed) && b.claimed.every(isPath),
+  );
+}
+
+const formatBorrows = (borrows: readonly SavedBorrow[]): string => `${JSON.stringify({ version: 1, borrows }, null, 1)}\n`;
+
 /** <state-dir>/watch-flags.json, replaced atomically. */
-export class BorrowFile implements BorrowStore {
-  readonly file: string;
+export class BorrowFile extends ListFile<SavedBorrow> {
   constructor(stateDir: string) {
-    this.file = path.join(stateDir, 'watch-flags.json');
-  }
-
-  load(): SavedBorrow[] {
-    const text = readFileIfExists(this.file);
-    if (text === undefined) return [];
-    const doc = JSON.parse(text) as { version?: number; borrows?: unknown };
-    if (doc.version !== 1 || !Array.isArray(doc.borrows)) throw new Error('not a version 1 watch-flags file');
-    return (doc.borrows as Array<Record<string, unknown>>).filter(
-      (b): b is SavedBorrow & Record<string, unknown> =>
-        typeof b.hierarchy === 'string' && isPath(b.cgroup) && Array.isArray(b.markedBefore) && b.markedBefore.every(isPath) && Array.isArray(b.claimed) && b.claimed.every(isPath),
-    );
-  }
-
-  save(borrows: readonly SavedBorrow[]): void {
-    writeFileAtomic(this.file, `${JSON.stringify({ version: 1, borrows }, null, 1)}\n`, 0o600);
+    super(path.join(stateDir, 'watch-flags.json'), parseBorrows, formatBorrows);
   }
 }
 

@@ -2,7 +2,7 @@
 // the state directory (replaced atomically, like remove-on-empty.json) so that a restart
 // knows each cgroup's list and which attached program is ours. Never touches cgroup files.
 import * as path from 'node:path';
-import { readFileIfExists, writeFileAtomic } from '../../atomic-file';
+import { ListFile, memoryOnly, type ListStore } from '../../state-list';
 import { formatException, parseDeviceRule, type DeviceException, type DeviceRules } from './rules';
 
 /** One cgroup's rules, the cgroup's identity and the id of the program we attached. */
@@ -71,30 +71,13 @@ export function formatDeviceAclState(entries: readonly DeviceAclEntry[]): string
   return `${JSON.stringify(doc, null, 1)}\n`;
 }
 
-export interface DeviceAclStore {
-  load(): DeviceAclEntry[];
-  save(entries: readonly DeviceAclEntry[]): void;
-}
+export type DeviceAclStore = ListStore<DeviceAclEntry>;
 
-export class DeviceAclFile implements DeviceAclStore {
-  readonly file: string;
-
+export class DeviceAclFile extends ListFile<DeviceAclEntry> {
   constructor(stateDir: string) {
-    this.file = path.join(stateDir, DEVICE_ACL_FILE);
-  }
-
-  load(): DeviceAclEntry[] {
-    const text = readFileIfExists(this.file);
-    return text === undefined ? [] : parseDeviceAclState(text);
-  }
-
-  save(entries: readonly DeviceAclEntry[]): void {
-    writeFileAtomic(this.file, formatDeviceAclState(entries), 0o600);
+    super(path.join(stateDir, DEVICE_ACL_FILE), parseDeviceAclState, formatDeviceAclState);
   }
 }
 
 /** Without a usable state directory: the lists last as long as the process (the programs stay attached). */
-export const DEVICE_ACL_MEMORY_ONLY: DeviceAclStore = {
-  load: () => [],
-  save: () => undefined,
-};
+export const DEVICE_ACL_MEMORY_ONLY: DeviceAclStore = memoryOnly();
