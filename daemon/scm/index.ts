@@ -153,9 +153,6 @@ export function scmServerHandler(options: ScmServerOptions, shape: ScmTransportS
   };
 }
 
-/** The shape of each Scm method: whether a victim credential follows, and its failure encoding. */
-export const SCM_SHAPES: ReadonlyMap<string, ScmTransportShape> = new Map(allScmForms().map((form) => [form.spec.name, transportShape(form)]));
-
 /**
  * A handler for every Scm form of the table whose plain twin has an operation: the
  * credentials become the plain arguments, the operation runs for r with p the peer, and
