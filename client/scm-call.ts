@@ -3,7 +3,7 @@
 // checks and translates, then read the result. Shared by the client library and cgproxy.
 import { closeFd, openSocket, setPassCred, socketPair, type NativeSocket, type Ucred } from '../addon';
 import { parseErrorDetail } from '../daemon/scm/results';
-import { METHODS_BY_NAME, SCM_SHAPES, type ScmResultKind } from '../daemon/dbus/interface';
+import { hasOneCredential, METHODS_BY_NAME, SCM_SHAPES, type ScmResultKind } from '../daemon/dbus/interface';
 import { decodeBodyBytes } from '../daemon/dbus/wire';
 
 /** How each Scm method's result is encoded on the socket (reference §6.4; cgmanager1: the reply body). */
@@ -14,7 +14,7 @@ export const SCM_RESULT_KINDS: Readonly<Record<string, ScmResultKind>> = Object.
 
 /** Methods whose exchange always carries exactly one credential after the requestor's (the 0_0 victim or owner). */
 export const SCM_VICTIM_METHODS: ReadonlySet<string> = new Set(
-  [...SCM_SHAPES].filter(([, shape]) => shape.credentials.length === 1 && !('pids' in shape.credentials[0]!) && !('optional' in shape.credentials[0]! && shape.credentials[0].optional)).map(([name]) => name),
+  [...SCM_SHAPES].filter(([, shape]) => hasOneCredential(shape)).map(([name]) => name),
 );
 
 export type ScmValue =

@@ -44,18 +44,22 @@ export class Pacer {
   }
 }
 
+/** Opens the directory of `cg` for reading `bufferSize` entries at a time. */
+function openListing(cgfs: CgroupFs, h: Hierarchy, cg: string, bufferSize: number): fs.Dir {
+  try {
+    return fs.opendirSync(cgfs.dir(h, cg), { bufferSize });
+  } catch (err) {
+    throw errorFromErrno(err, `cannot list ${cgfs.describe(h, cg)}`);
+  }
+}
+
 /**
  * Names of the child cgroups of `cg` (the hidden v2 leaf excluded), read a few entries at a
  * time through opendir so that even a directory of 20 000 children is listed in slices.
  */
 export async function readChildren(cgfs: CgroupFs, h: Hierarchy, cg: string, pacer: Pacer): Promise<string[]> {
   const leaf = cgfs.driver(h).leaf;
-  let dir: fs.Dir;
-  try {
-    dir = fs.opendirSync(cgfs.dir(h, cg), { bufferSize: 128 });
-  } catch (err) {
-    throw errorFromErrno(err, `cannot list ${cgfs.describe(h, cg)}`);
-  }
+  const dir = openListing(cgfs, h, cg, 128);
   const names: string[] = [];
   try {
     for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
@@ -74,12 +78,7 @@ export async function readChildren(cgfs: CgroupFs, h: Hierarchy, cg: string, pac
 /** Whether `cg` has at least one child cgroup; reads no further than the first one. */
 export function hasChildren(cgfs: CgroupFs, h: Hierarchy, cg: string): string | undefined {
   const leaf = cgfs.driver(h).leaf;
-  let dir: fs.Dir;
-  try {
-    dir = fs.opendirSync(cgfs.dir(h, cg), { bufferSize: 32 });
-  } catch (err) {
-    throw errorFromErrno(err, `cannot list ${cgfs.describe(h, cg)}`);
-  }
+  const dir = openListing(cgfs, h, cg, 32);
   try {
     for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
       if (entry.isDirectory() && entry.name !== leaf) return entry.name;

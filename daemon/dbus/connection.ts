@@ -119,11 +119,6 @@ export class ServerConnection {
     return this.closed ? 0 : this.socket.queuedBytes + this.corkedBytes;
   }
 
-  /** Whether reading from the peer is paused (its replies pile up, or its uid used its turn). */
-  get isPaused(): boolean {
-    return this.pausedBy !== 0;
-  }
-
   /** A child of `base` with this connection's peer bound as the requestor (serialised once). */
   requestLogger(base: Logger): Logger {
     if (!this.childLog) this.childLog = base.child({ requestor: { pid: this.peer.pid, uid: this.peer.uid, gid: this.peer.gid } });

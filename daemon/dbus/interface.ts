@@ -66,6 +66,15 @@ export interface ScmShape {
   readonly echoesPids?: { readonly key: string; readonly arg: number };
 }
 
+/**
+ * Whether exactly one credential always follows the requestor's (a victim pid, or Chown's
+ * owner): the reference's 0_0 exchanges with a second credential.
+ */
+export function hasOneCredential(shape: ScmShape): boolean {
+  const [only] = shape.credentials;
+  return shape.credentials.length === 1 && only !== undefined && !('pids' in only) && !('optional' in only && only.optional);
+}
+
 /** uid and gid 0xffffffff (both) in Setup: no chown, so SetupScm sends no owner credential. */
 export const NO_OWNER = 0xffffffff;
 

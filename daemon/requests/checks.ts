@@ -49,8 +49,7 @@ export function assertUnderProxy(rt: Runtime, caller: Caller, h: Hierarchy, cg: 
 export function assertCgroupAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg: string, access: Access): void {
   const owner = rt.cgfs.stat(h, cg);
   if (!owner || (owner.mode & S_IFMT) !== S_IFDIR) throw new CgmError('FileNotFound', `cgroup ${rt.cgfs.describe(h, cg)} does not exist`);
-  const decision = mayAccess(caller.requestor, owner, access);
-  if (!decision.allow) throw new CgmError('AccessDenied', `${access} access to ${rt.cgfs.describe(h, cg)} denied: ${decision.reason}`);
+  assertOwnerAccess(rt, caller, h, cg, undefined, owner, access);
 }
 
 /** Opens cgroup `cg` for the rest of the request (close it in a finally); FileNotFound if it is no cgroup. */
@@ -85,10 +84,7 @@ export function pinFor(rt: Runtime, h: Hierarchy, cg: string, open: OpenCgroups 
 
 /** r needs `access` to `file` of the opened cgroup (the directory itself for none), as it is now. */
 export function assertPinnedAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg: string, pinned: PinnedCgroup, file: string | undefined, access: Access): void {
-  const decision = mayAccess(caller.requestor, pinned.stat(file), access);
-  if (!decision.allow) {
-    throw new CgmError('AccessDenied', `${access} access to ${rt.cgfs.describe(h, cg, file)} denied: ${decision.reason}`);
-  }
+  assertOwnerAccess(rt, caller, h, cg, file, pinned.stat(file), access);
 }
 
 /**
@@ -100,8 +96,7 @@ export function assertPinnedKeyAccess(rt: Runtime, caller: Caller, h: Hierarchy,
   if (isHostRoot(caller.requestor)) return;
   const owner = pinned.stat(key);
   if (!owner || (owner.mode & S_IFMT) !== S_IFREG) throw new CgmError('FileNotFound', `no key ${quoteArg(key)} in ${rt.cgfs.describe(h, cg)}`);
-  const decision = mayAccess(caller.requestor, owner, access);
-  if (!decision.allow) throw new CgmError('AccessDenied', `${access} access to ${rt.cgfs.describe(h, cg, key)} denied: ${decision.reason}`);
+  assertOwnerAccess(rt, caller, h, cg, key, owner, access);
 }
 
 export function assertAccess(rt: Runtime, caller: Caller, h: Hierarchy, cg: string, file: string | undefined, access: Access): void {

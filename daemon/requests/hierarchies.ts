@@ -35,44 +35,56 @@ export function isDenial(err: unknown): err is CgmError {
 }
 
 /**
+ * The rule both loops below share: with several hierarchies, an AccessDenied on one is
+ * skipped (the first is kept); when every one was denied, the call is denied.
+ */
+class Outcomes<T> {
+  readonly results: T[] = [];
+  private denial: CgmError | undefined;
+
+  constructor(private readonly several: boolean) {}
+
+  /** Whether `err` is a denial to skip; any other error is the caller's to rethrow. */
+  skips(err: unknown): boolean {
+    if (!this.several || !isDenial(err)) return false;
+    this.denial ??= err;
+    return true;
+  }
+
+  /** The results, or the first denial when every hierarchy was denied. */
+  finish(): T[] {
+    if (this.results.length === 0 && this.denial) throw this.denial;
+    return this.results;
+  }
+}
+
+/**
  * Runs `fn` on each hierarchy. With several, an AccessDenied on one is skipped (the
  * reference's "permission denied is silently ignored for the element"); when every one
  * was denied, the call is denied rather than reporting a success that did nothing.
  * Any other error stops at once and is rethrown.
  */
 export function forEachHierarchy<T>(hierarchies: readonly Hierarchy[], fn: (h: Hierarchy) => T): T[] {
-  const results: T[] = [];
-  let denial: CgmError | undefined;
+  const outcomes = new Outcomes<T>(hierarchies.length > 1);
   for (const h of hierarchies) {
     try {
-      results.push(fn(h));
+      outcomes.results.push(fn(h));
     } catch (err) {
-      if (hierarchies.length > 1 && isDenial(err)) {
-        denial ??= err;
-        continue;
-      }
-      throw err;
+      if (!outcomes.skips(err)) throw err;
     }
   }
-  if (results.length === 0 && denial) throw denial;
-  return results;
+  return outcomes.finish();
 }
 
 /** forEachHierarchy for sliced operations: the same rules, one hierarchy after the other. */
 export async function forEachHierarchyAsync<T>(hierarchies: readonly Hierarchy[], fn: (h: Hierarchy) => Promise<T>): Promise<T[]> {
-  const results: T[] = [];
-  let denial: CgmError | undefined;
+  const outcomes = new Outcomes<T>(hierarchies.length > 1);
   for (const h of hierarchies) {
     try {
-      results.push(await fn(h));
+      outcomes.results.push(await fn(h));
     } catch (err) {
-      if (hierarchies.length > 1 && isDenial(err)) {
-        denial ??= err;
-        continue;
-      }
-      throw err;
+      if (!outcomes.skips(err)) throw err;
     }
   }
-  if (results.length === 0 && denial) throw denial;
-  return results;
+  return outcomes.finish();
 }

@@ -17,15 +17,15 @@ import type { ProcCgroupLine } from '../proc/proc-cgroup';
 
 interface Move {
   h: Hierarchy;
-  from: string;
-  /** `from` as the kernel has it (with the v2 leaf when the task was in one), to move it back exactly */
-  exactFrom: string;
   to: string;
   /** the target cgroup, opened when it was checked: the write goes below this directory (pinned.ts) */
   pinned: PinnedCgroup;
   /** opened by this move (closed when it is done), not by the request around it (Setup) */
   own: boolean;
-  /** `exactFrom`, opened at the same time: a move back goes there, whatever bears its name by then */
+  /**
+   * the task's cgroup as the kernel has it (with the v2 leaf when the task was in one), opened
+   * at the same time: a move back goes there exactly, whatever bears its name by then
+   */
   source: PinnedCgroup;
 }
 
@@ -148,7 +148,7 @@ export function movePidIn(
         throw err;
       }
       const { pinned, own } = target;
-      plan.push({ h, from, exactFrom, to: path, pinned, own, source });
+      plan.push({ h, to: path, pinned, own, source });
       assertPinnedAccess(rt, caller, h, path, pinned, undefined, 'read');
       // The v2 leaf's file is owned like the cgroup's own, so checking the cgroup's file
       // decides before anything is created. Host root may write any file (as for values,

@@ -6,6 +6,7 @@ import { setPassCred, socketKind, closeFd, type Ucred } from '../../addon';
 import { CgmError } from '../errors';
 import type { CallContext, MethodHandler } from '../dbus/server';
 import type { ServerConnection } from '../dbus/connection';
+import { hasOneCredential } from '../dbus/interface';
 import type { Runtime } from '../runtime';
 import { Caller } from '../requests/caller';
 import type { Operation } from '../requests';
@@ -65,7 +66,7 @@ export interface ScmTransportShape {
 export function transportShape(form: ScmForm): ScmTransportShape {
   const { shape } = form;
   return {
-    needsVictim: shape.credentials.length === 1 && !('pids' in (shape.credentials[0] as object)) && !(shape.credentials[0] as { optional?: boolean }).optional,
+    needsVictim: hasOneCredential(shape),
     credentials: (args) => credentialCount(shape, args),
     failure: () => failureDatagrams(shape.result),
   };
@@ -152,9 +153,6 @@ export function scmServerHandler(options: ScmServerOptions, shape: ScmTransportS
     return [];
   };
 }
-
-/** The shape of each Scm method: whether a victim credential follows, and its failure encoding. */
-export const SCM_SHAPES: ReadonlyMap<string, ScmTransportShape> = new Map(allScmForms().map((form) => [form.spec.name, transportShape(form)]));
 
 /**
  * A handler for every Scm form of the table whose plain twin has an operation: the
