@@ -13,6 +13,7 @@ import type { WatchOwner, WatchTarget } from '../events/registry';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
 import { assertAccess, assertCgroupArg } from './checks';
+import { isDenial } from './hierarchies';
 import { readableCgroup } from './values';
 
 const KINDS: readonly EventKind[] = ['emptied', 'oom', 'frozen'];
@@ -33,7 +34,7 @@ export function watchTargets(rt: Runtime, caller: Caller, cgroup: string): Watch
     try {
       cg = readableCgroup(rt, caller, h, cgroup);
     } catch (err) {
-      if (err instanceof CgmError && err.code === 'AccessDenied') denied ??= err;
+      if (isDenial(err)) denied ??= err;
       else if (!(err instanceof CgmError) || (err.code !== 'FileNotFound' && err.code !== 'NoSuchController')) throw err;
       continue;
     }
@@ -48,7 +49,7 @@ export function watchTargets(rt: Runtime, caller: Caller, cgroup: string): Watch
         // (RemoveOnEmpty: write access to its directory) may have the flag set for it.
         if (h.version === 1 && kind === 'emptied') assertAccess(rt, caller, h, cg, undefined, 'write');
       } catch (err) {
-        if (err instanceof CgmError && err.code === 'AccessDenied') denied ??= err;
+        if (isDenial(err)) denied ??= err;
         continue;
       }
       chosen.set(kind, { h, cg, kind });
