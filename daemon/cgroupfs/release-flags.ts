@@ -9,7 +9,7 @@
 // watching gives them back at its next start (restore()) instead of leaving marks behind.
 import * as path from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '../atomic-file';
-import type { CgroupFs } from './cgroupfs';
+import { childOf, isAtOrBelow, parentOf, type CgroupFs } from './cgroupfs';
 import type { Hierarchy } from './layout';
 import { CgmError } from '../errors';
 
@@ -78,7 +78,7 @@ function boundedSubtree(cgfs: CgroupFs, h: Hierarchy, cg: string, max = MAX_BORR
     } catch {
       continue; // removed while we walked
     }
-    for (const name of names) pending.push(at === '/' ? `/${name}` : `${at}/${name}`);
+    for (const name of names) pending.push(childOf(at, name));
   }
   return out;
 }
@@ -91,10 +91,6 @@ interface Borrowed {
   setByUs: boolean;
   /** descendants that had the flag before we borrowed (RemoveOnEmpty marks of earlier runs) */
   markedBefore: Set<string>;
-}
-
-function isAtOrBelow(cg: string, top: string): boolean {
-  return top === '/' || cg === top || cg.startsWith(`${top}/`);
 }
 
 export class ReleaseFlags {
@@ -247,7 +243,7 @@ export class ReleaseFlags {
       if (b.hierarchy !== h.primaryName || !isAtOrBelow(cg, b.cgroup)) continue;
       if (!b.markedBefore.includes(cg) && !b.claimed.some((c) => isAtOrBelow(cg, c))) return true;
     }
-    for (let at = cg; ; at = at.lastIndexOf('/') <= 0 ? '/' : at.slice(0, at.lastIndexOf('/'))) {
+    for (let at = cg; ; at = parentOf(at)) {
       const key = this.key(h, at);
       if (this.claimed.has(key)) return false;
       const b = this.borrowed.get(key);

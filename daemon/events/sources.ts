@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openEventCounter, type EventCounter } from '../../addon';
 import type { Logger } from '../logger';
-import type { CgroupFs } from '../cgroupfs/cgroupfs';
+import { isAtOrBelow, type CgroupFs } from '../cgroupfs/cgroupfs';
 import type { DirWatches } from '../cgroupfs/dir-watch';
 import type { Hierarchy } from '../cgroupfs/layout';
 import type { ReleaseFlags } from '../cgroupfs/release-flags';
@@ -328,7 +328,7 @@ export class EventSources {
   frozenChanged(h: Hierarchy, cg: string): void {
     for (const s of this.sources.values()) {
       if (!(s instanceof V1FrozenSource) || s.h.primaryName !== h.primaryName) continue;
-      if (cg === '/' || s.cg === cg || s.cg.startsWith(`${cg}/`)) s.refresh();
+      if (isAtOrBelow(s.cg, cg)) s.refresh();
     }
   }
 
