@@ -114,9 +114,7 @@ export class ReleaseFlags {
     const out: SavedBorrow[] = [];
     for (const b of this.borrowed.values()) {
       if (!b.setByUs) continue;
-      const prefix = `${b.h.primaryName}:`;
-      const claimed = [...this.claimed].filter((c) => c.startsWith(prefix) && isAtOrBelow(c.slice(prefix.length), b.cg)).map((c) => c.slice(prefix.length));
-      out.push({ hierarchy: b.h.primaryName, cgroup: b.cg, markedBefore: [...b.markedBefore], claimed });
+      out.push({ hierarchy: b.h.primaryName, cgroup: b.cg, markedBefore: [...b.markedBefore], claimed: this.claimsBelow(b.h, b.cg) });
     }
     try {
       this.store.save(out);
@@ -157,6 +155,12 @@ export class ReleaseFlags {
     return `${h.primaryName}:${cg}`;
   }
 
+  /** The RemoveOnEmpty claims of `h` at or below `cg`, as cgroup paths. */
+  private claimsBelow(h: Hierarchy, cg: string): string[] {
+    const prefix = `${h.primaryName}:`;
+    return [...this.claimed].filter((c) => c.startsWith(prefix) && isAtOrBelow(c.slice(prefix.length), cg)).map((c) => c.slice(prefix.length));
+  }
+
   private flagOf(h: Hierarchy, cg: string): boolean {
     try {
       return this.cgfs().readFile(h, cg, FLAG, 64).trim() === '1';
@@ -195,13 +199,10 @@ export class ReleaseFlags {
     const held = this.borrowed.get(key);
     if (!held || --held.users > 0) return;
     this.borrowed.delete(key);
-    const claimedHere = [...this.claimed].filter((c) => c.startsWith(`${h.primaryName}:`) && isAtOrBelow(c.slice(h.primaryName.length + 1), cg));
-    if (held.setByUs) {
-      const claimedPaths = claimedHere.map((c) => c.slice(h.primaryName.length + 1));
-      this.resetSubtree(h, cg, held.markedBefore, claimedPaths, key);
-    }
+    const claimedHere = this.claimsBelow(h, cg);
+    if (held.setByUs) this.resetSubtree(h, cg, held.markedBefore, claimedHere, key);
     // Claims matter only below a borrowed cgroup.
-    for (const c of claimedHere) if (!this.insideOtherBorrow(h, c.slice(h.primaryName.length + 1), key)) this.claimed.delete(c);
+    for (const c of claimedHere) if (!this.insideOtherBorrow(h, c, key)) this.claimed.delete(this.key(h, c));
     this.persist();
   }
 
