@@ -253,8 +253,4 @@ export class ReleaseFlags {
       if (at === '/') return false;
     }
   }
-
-  get size(): number {
-    return this.borrowed.size;
-  }
 }

@@ -332,10 +332,6 @@ export class EventSources {
     }
   }
 
-  get size(): number {
-    return this.sources.size;
-  }
-
   close(): void {
     for (const s of [...this.sources.values()]) this.drop(s);
     this.log.debug({}, 'event sources closed');
