@@ -268,9 +268,10 @@ export class EventSources {
     const out = new Map<EventKind, string>();
     const has = (file: string): boolean => cgfs.fileExists(h, cg, file);
     if (h.version === 2) {
-      if (has('cgroup.events')) out.set('emptied', 'cgroup.events');
+      const events = has('cgroup.events');
+      if (events) out.set('emptied', 'cgroup.events');
       // The root has no cgroup.freeze (and no frozen line); kernels before 5.2 have neither.
-      if (has('cgroup.events') && has('cgroup.freeze')) out.set('frozen', 'cgroup.events');
+      if (events && has('cgroup.freeze')) out.set('frozen', 'cgroup.events');
       if (has('memory.events')) out.set('oom', 'memory.events');
       return out;
     }
