@@ -55,7 +55,7 @@ export function watchTargets(rt: Runtime, caller: Caller, cgroup: string): Watch
       chosen.set(kind, { h, cg, kind });
     }
   }
-  if (chosen.size > 0) return KINDS.flatMap((k) => (chosen.has(k) ? [chosen.get(k) as WatchTarget] : []));
+  if (chosen.size > 0) return KINDS.flatMap((k) => chosen.get(k) ?? []);
   if (denied) throw denied;
   if (found) throw new CgmError('NotSupported', `no event source for cgroup ${JSON.stringify(cgroup)} in any hierarchy (v1 Emptied needs the daemon's release agent)`);
   throw new CgmError('FileNotFound', `cgroup ${JSON.stringify(cgroup)} does not exist in any hierarchy`);
