@@ -3,7 +3,7 @@
 // Unwatch it when the last loop ends (break, return, throw, or its AbortSignal). Signals
 // are matched by the cgroup name given, exactly as the daemon echoes it.
 import type { Ucred } from '../addon';
-import { INTERFACE1_NAME, METHODS_BY_NAME, OBJECT_PATH, type MethodSpec } from '../daemon/dbus/interface';
+import { INTERFACE1_NAME, METHODS_BY_NAME, OBJECT_PATH, SIGNALS1, type MethodSpec } from '../daemon/dbus/interface';
 import { decodeBody, type Message } from '../daemon/dbus/wire';
 import type { PeerConnection } from './connection';
 import type { CgmanagerError } from './errors';
@@ -27,17 +27,22 @@ export interface WatchOptions {
   signal?: AbortSignal;
 }
 
-/** The event a cgmanager1 signal stands for; undefined for any other message. */
-export function eventFromSignal(m: Message): CgroupEvent | undefined {
+/** The decoded body of a cgmanager1 signal (one of SIGNALS1, with its signature); undefined for any other message. */
+export function cgmanagerSignalBody(m: Message): unknown[] | undefined {
   if (m.path !== OBJECT_PATH || m.interface !== INTERFACE1_NAME) return undefined;
-  const expected: Record<string, string> = { Emptied: 's', OOM: 'st', Frozen: 'sb' };
-  if (m.member === undefined || expected[m.member] !== m.signature) return undefined;
-  let body: unknown[];
+  const spec = SIGNALS1.find((s) => s.name === m.member);
+  if (!spec || spec.signature !== m.signature) return undefined;
   try {
-    body = decodeBody(m, []);
+    return decodeBody(m, []);
   } catch {
     return undefined;
   }
+}
+
+/** The event a cgmanager1 signal stands for; undefined for any other message. */
+export function eventFromSignal(m: Message): CgroupEvent | undefined {
+  const body = cgmanagerSignalBody(m);
+  if (!body) return undefined;
   const cgroup = body[0] as string;
   if (m.member === 'Emptied') return { type: 'emptied', cgroup };
   if (m.member === 'OOM') return { type: 'oom', cgroup, count: Number(body[1] as bigint) };

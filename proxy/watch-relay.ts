@@ -10,13 +10,12 @@ import type { Ucred } from '../addon';
 import { CgmError } from '../daemon/errors';
 import type { ServerConnection } from '../daemon/dbus/connection';
 import type { CallContext, MethodHandler } from '../daemon/dbus/server';
-import { INTERFACE1_NAME, OBJECT_PATH, SIGNALS1 } from '../daemon/dbus/interface';
-import { decodeBody, type Message } from '../daemon/dbus/wire';
+import { INTERFACE1_NAME, OBJECT_PATH } from '../daemon/dbus/interface';
 import type { Logger } from '../daemon/logger';
 import { scmServerHandler, type ScmServerOptions } from '../daemon/scm';
 import * as R from '../daemon/scm/results';
 import { PeerConnection } from '../client/connection';
-import { callWatchScm } from '../client/watch';
+import { callWatchScm, cgmanagerSignalBody } from '../client/watch';
 import { asCgmError } from './forward';
 
 /** client connections that may watch through this proxy at once */
@@ -33,18 +32,6 @@ interface Relay {
   upstream: Promise<PeerConnection>;
   names: Set<string>;
   closed: boolean;
-}
-
-/** Decoded body of a cgmanager1 signal we relay, or undefined for anything else. */
-function relayable(m: Message): unknown[] | undefined {
-  if (m.path !== OBJECT_PATH || m.interface !== INTERFACE1_NAME) return undefined;
-  const spec = SIGNALS1.find((s) => s.name === m.member);
-  if (!spec || spec.signature !== m.signature) return undefined;
-  try {
-    return decodeBody(m, []);
-  } catch {
-    return undefined;
-  }
 }
 
 function sameCred(a: Ucred, b: Ucred): boolean {
@@ -74,7 +61,7 @@ export function createWatchRelayHandlers(options: WatchRelayOptions): Array<[str
           throw new CgmError('Unavailable', 'the client left');
         }
         u.onSignal((m) => {
-          const body = relayable(m);
+          const body = cgmanagerSignalBody(m);
           if (body) client.sendSignal(OBJECT_PATH, INTERFACE1_NAME, m.member as string, m.signature, body);
         });
         u.onClose((reason) => {

@@ -3,7 +3,7 @@
 import type { CgmanagerClient } from '../client';
 import { formatApiVersion, formatCreate, formatKeys, formatNames, formatPidCgroup, formatPids, formatRemove, formatSetup, formatStats, formatValue, type Output } from './format';
 import { commandText } from './report';
-import { parseDepth, parseId, parseLimit, parseOctalMode, parseOwner, parsePid, parseRecursive, UsageError } from './parse';
+import { parseCount, parseDepth, parseId, parseLimit, parseOctalMode, parseOwner, parsePid, parseRecursive } from './parse';
 import { collectTree, renderTrees, treesJson, TREE_LIMIT_KEYS, type HierarchyTree } from './tree';
 
 export interface CommandContext {
@@ -367,9 +367,3 @@ export const COMMANDS: readonly CgmCommand[] = [
     },
   },
 ];
-
-/** --count of watch: a positive decimal. */
-function parseCount(text: string): number {
-  if (!/^[0-9]+$/.test(text) || Number(text) < 1) throw new UsageError(`bad count ${JSON.stringify(text)}: expected a positive number`);
-  return Number(text);
-}

@@ -61,6 +61,12 @@ export function parseDepth(text: string): number {
   return Number(text);
 }
 
+/** --count of watch: a positive decimal. */
+export function parseCount(text: string): number {
+  if (!/^[0-9]+$/.test(text) || Number(text) < 1) throw new UsageError(`bad count ${JSON.stringify(text)}: expected a positive number`);
+  return Number(text);
+}
+
 /** Shell-style quoting for echoing arguments back in messages: '' for empty, quotes when needed. */
 export function quoteArg(arg: string): string {
   if (arg === '') return "''";

@@ -7,7 +7,7 @@
 import type { Logger } from '../logger';
 import type { DaemonOptions } from '../options';
 import type { MarkStore, RemoveOnEmptyMark } from '../state-file';
-import { parentOf, type CgroupFs } from './cgroupfs';
+import { isAtOrBelow, parentOf, type CgroupFs } from './cgroupfs';
 import { driverFor } from './driver';
 import { DirWatches } from './dir-watch';
 import type { ReleaseFlags } from './release-flags';
@@ -48,10 +48,6 @@ export function isHierarchyTop(h: Hierarchy, cg: string): boolean {
 
 function keyOf(hierarchy: string, cg: string): string {
   return `${hierarchy}:${cg}`;
-}
-
-function isAtOrBelow(cg: string, top: string): boolean {
-  return top === '/' || cg === top || cg.startsWith(`${top}/`);
 }
 
 export class AutoRemover {

@@ -15,7 +15,6 @@ export function childOf(cg: string, name: string): string {
   return cg === '/' ? `/${name}` : `${cg}/${name}`;
 }
 
-/** The hierarchy path of the parent of `cg` ('/' for top-level cgroups and for '/'). */
 /** `cg` relative to its ancestor `top` ('a/b' for '/t/a/b' below '/t'). */
 export function relativeBelow(top: string, cg: string): string {
   const prefix = top === '/' ? '/' : `${top}/`;
@@ -23,9 +22,15 @@ export function relativeBelow(top: string, cg: string): string {
   return cg.slice(prefix.length);
 }
 
+/** The hierarchy path of the parent of `cg` ('/' for top-level cgroups and for '/'). */
 export function parentOf(cg: string): string {
   const i = cg.lastIndexOf('/');
   return i <= 0 ? '/' : cg.slice(0, i);
+}
+
+/** Whether hierarchy path `cg` is `top` or below it (every cgroup is below '/'). */
+export function isAtOrBelow(cg: string, top: string): boolean {
+  return top === '/' || cg === top || cg.startsWith(`${top}/`);
 }
 
 export interface KeyEntry {

@@ -44,11 +44,6 @@ export class DirWatches {
     };
   }
 
-  /** directories watched now */
-  get size(): number {
-    return this.byDir.size;
-  }
-
   close(): void {
     for (const entry of this.byDir.values()) entry.watcher.close();
     this.byDir.clear();

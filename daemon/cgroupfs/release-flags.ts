@@ -9,7 +9,7 @@
 // watching gives them back at its next start (restore()) instead of leaving marks behind.
 import * as path from 'node:path';
 import { ListFile, memoryOnly, type ListStore } from '../state-list';
-import type { CgroupFs } from './cgroupfs';
+import { childOf, isAtOrBelow, parentOf, type CgroupFs } from './cgroupfs';
 import type { Hierarchy } from './layout';
 import { CgmError } from '../errors';
 
@@ -70,7 +70,7 @@ function boundedSubtree(cgfs: CgroupFs, h: Hierarchy, cg: string, max = MAX_BORR
     } catch {
       continue; // removed while we walked
     }
-    for (const name of names) pending.push(at === '/' ? `/${name}` : `${at}/${name}`);
+    for (const name of names) pending.push(childOf(at, name));
   }
   return out;
 }
@@ -83,10 +83,6 @@ interface Borrowed {
   setByUs: boolean;
   /** descendants that had the flag before we borrowed (RemoveOnEmpty marks of earlier runs) */
   markedBefore: Set<string>;
-}
-
-function isAtOrBelow(cg: string, top: string): boolean {
-  return top === '/' || cg === top || cg.startsWith(`${top}/`);
 }
 
 export class ReleaseFlags {
@@ -110,9 +106,7 @@ export class ReleaseFlags {
     const out: SavedBorrow[] = [];
     for (const b of this.borrowed.values()) {
       if (!b.setByUs) continue;
-      const prefix = `${b.h.primaryName}:`;
-      const claimed = [...this.claimed].filter((c) => c.startsWith(prefix) && isAtOrBelow(c.slice(prefix.length), b.cg)).map((c) => c.slice(prefix.length));
-      out.push({ hierarchy: b.h.primaryName, cgroup: b.cg, markedBefore: [...b.markedBefore], claimed });
+      out.push({ hierarchy: b.h.primaryName, cgroup: b.cg, markedBefore: [...b.markedBefore], claimed: this.claimsBelow(b.h, b.cg) });
     }
     try {
       this.store.save(out);
@@ -153,6 +147,12 @@ export class ReleaseFlags {
     return `${h.primaryName}:${cg}`;
   }
 
+  /** The RemoveOnEmpty claims of `h` at or below `cg`, as cgroup paths. */
+  private claimsBelow(h: Hierarchy, cg: string): string[] {
+    const prefix = `${h.primaryName}:`;
+    return [...this.claimed].filter((c) => c.startsWith(prefix) && isAtOrBelow(c.slice(prefix.length), cg)).map((c) => c.slice(prefix.length));
+  }
+
   private flagOf(h: Hierarchy, cg: string): boolean {
     try {
       return this.cgfs().readFile(h, cg, FLAG, 64).trim() === '1';
@@ -191,13 +191,10 @@ export class ReleaseFlags {
     const held = this.borrowed.get(key);
     if (!held || --held.users > 0) return;
     this.borrowed.delete(key);
-    const claimedHere = [...this.claimed].filter((c) => c.startsWith(`${h.primaryName}:`) && isAtOrBelow(c.slice(h.primaryName.length + 1), cg));
-    if (held.setByUs) {
-      const claimedPaths = claimedHere.map((c) => c.slice(h.primaryName.length + 1));
-      this.resetSubtree(h, cg, held.markedBefore, claimedPaths, key);
-    }
+    const claimedHere = this.claimsBelow(h, cg);
+    if (held.setByUs) this.resetSubtree(h, cg, held.markedBefore, claimedHere, key);
     // Claims matter only below a borrowed cgroup.
-    for (const c of claimedHere) if (!this.insideOtherBorrow(h, c.slice(h.primaryName.length + 1), key)) this.claimed.delete(c);
+    for (const c of claimedHere) if (!this.insideOtherBorrow(h, c, key)) this.claimed.delete(this.key(h, c));
     this.persist();
   }
 
@@ -239,7 +236,7 @@ export class ReleaseFlags {
       if (b.hierarchy !== h.primaryName || !isAtOrBelow(cg, b.cgroup)) continue;
       if (!b.markedBefore.includes(cg) && !b.claimed.some((c) => isAtOrBelow(cg, c))) return true;
     }
-    for (let at = cg; ; at = at.lastIndexOf('/') <= 0 ? '/' : at.slice(0, at.lastIndexOf('/'))) {
+    for (let at = cg; ; at = parentOf(at)) {
       const key = this.key(h, at);
       if (this.claimed.has(key)) return false;
       const b = this.borrowed.get(key);
@@ -247,9 +244,5 @@ export class ReleaseFlags {
       if (b) return b.setByUs && !b.markedBefore.has(cg);
       if (at === '/') return false;
     }
-  }
-
-  get size(): number {
-    return this.borrowed.size;
   }
 }

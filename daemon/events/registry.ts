@@ -113,11 +113,6 @@ export class WatchRegistry {
     for (const name of [...(this.byOwner.get(owner)?.keys() ?? [])]) this.remove(owner, name);
   }
 
-  /** names `owner` watches */
-  namesOf(owner: WatchOwner): string[] {
-    return [...(this.byOwner.get(owner)?.keys() ?? [])];
-  }
-
   get size(): number {
     return this.total;
   }

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openEventCounter, type EventCounter } from '../../addon';
 import type { Logger } from '../logger';
-import type { CgroupFs } from '../cgroupfs/cgroupfs';
+import { isAtOrBelow, type CgroupFs } from '../cgroupfs/cgroupfs';
 import type { DirWatches } from '../cgroupfs/dir-watch';
 import type { Hierarchy } from '../cgroupfs/layout';
 import type { ReleaseFlags } from '../cgroupfs/release-flags';
@@ -44,7 +44,6 @@ function fileFor(h: Hierarchy, kind: EventKind): string {
 
 abstract class Source {
   readonly listeners = new Set<SourceListener>();
-  protected state: EventState = {};
   /** whether Emptied was sent since the cgroup was last seen populated */
   protected emptiedSent = false;
   private stopDirWatch: (() => void) | undefined;
@@ -121,12 +120,18 @@ abstract class Source {
   protected release(): void {}
 }
 
-/** v2: one of cgroup.events or memory.events, re-read on every inotify event of the directory. */
-class V2Source extends Source {
-  private read(): EventState | undefined {
+/** A source that compares readings of its kind's file (fileFor): the last one is kept from the start. */
+abstract class ReadingSource extends Source {
+  protected state: EventState = {};
+  /** the most of the file read */
+  protected readonly maxBytes: number = 4096;
+
+  protected abstract parse(text: string): EventState;
+
+  /** The file now; undefined when it cannot be read (the cgroup may be gone). */
+  protected read(): EventState | undefined {
     try {
-      const text = this.cgfs.readFile(this.h, this.cg, fileFor(this.h, this.kind), 4096);
-      return this.kind === 'oom' ? stateFromMemoryEvents(text) : stateFromCgroupEvents(text);
+      return this.parse(this.cgfs.readFile(this.h, this.cg, fileFor(this.h, this.kind), this.maxBytes));
     } catch {
       return undefined;
     }
@@ -135,6 +140,13 @@ class V2Source extends Source {
   override start(): void {
     super.start();
     this.state = this.read() ?? {};
+  }
+}
+
+/** v2: one of cgroup.events or memory.events, re-read on every inotify event of the directory. */
+class V2Source extends ReadingSource {
+  protected parse(text: string): EventState {
+    return this.kind === 'oom' ? stateFromMemoryEvents(text) : stateFromCgroupEvents(text);
   }
 
   protected override look(): void {
@@ -164,18 +176,11 @@ class V1EmptiedSource extends Source {
 }
 
 /** v1 Frozen: freezer.state, re-read when the daemon itself changed it at or above the cgroup. */
-class V1FrozenSource extends Source {
-  private read(): EventState | undefined {
-    try {
-      return stateFromFreezerState(this.cgfs.readFile(this.h, this.cg, 'freezer.state', 64));
-    } catch {
-      return undefined;
-    }
-  }
+class V1FrozenSource extends ReadingSource {
+  protected override readonly maxBytes = 64;
 
-  override start(): void {
-    super.start();
-    this.state = this.read() ?? {};
+  protected parse(text: string): EventState {
+    return stateFromFreezerState(text);
   }
 
   refresh(): void {
@@ -188,21 +193,16 @@ class V1FrozenSource extends Source {
 }
 
 /** v1 OOM: an eventfd registered for memory.oom_control (Documentation/admin-guide/cgroup-v1/memory.rst §10). */
-class V1OomSource extends Source {
+class V1OomSource extends ReadingSource {
   private counter: EventCounter | undefined;
   private settling = false;
 
-  private read(): EventState | undefined {
-    try {
-      return stateFromOomControl(this.cgfs.readFile(this.h, this.cg, 'memory.oom_control', 4096));
-    } catch {
-      return undefined;
-    }
+  protected parse(text: string): EventState {
+    return stateFromOomControl(text);
   }
 
   override start(): void {
     super.start();
-    this.state = this.read() ?? {};
     const counter = openEventCounter(() => this.woken());
     this.counter = counter;
     let controlFd: number | undefined;
@@ -268,9 +268,10 @@ export class EventSources {
     const out = new Map<EventKind, string>();
     const has = (file: string): boolean => cgfs.fileExists(h, cg, file);
     if (h.version === 2) {
-      if (has('cgroup.events')) out.set('emptied', 'cgroup.events');
+      const events = has('cgroup.events');
+      if (events) out.set('emptied', 'cgroup.events');
       // The root has no cgroup.freeze (and no frozen line); kernels before 5.2 have neither.
-      if (has('cgroup.events') && has('cgroup.freeze')) out.set('frozen', 'cgroup.events');
+      if (events && has('cgroup.freeze')) out.set('frozen', 'cgroup.events');
       if (has('memory.events')) out.set('oom', 'memory.events');
       return out;
     }
@@ -328,12 +329,8 @@ export class EventSources {
   frozenChanged(h: Hierarchy, cg: string): void {
     for (const s of this.sources.values()) {
       if (!(s instanceof V1FrozenSource) || s.h.primaryName !== h.primaryName) continue;
-      if (cg === '/' || s.cg === cg || s.cg.startsWith(`${cg}/`)) s.refresh();
+      if (isAtOrBelow(s.cg, cg)) s.refresh();
     }
-  }
-
-  get size(): number {
-    return this.sources.size;
   }
 
   close(): void {

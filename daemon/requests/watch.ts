@@ -13,6 +13,7 @@ import type { WatchOwner, WatchTarget } from '../events/registry';
 import type { Runtime } from '../runtime';
 import type { Caller } from './caller';
 import { assertAccess, assertCgroupArg } from './checks';
+import { isDenial } from './hierarchies';
 import { readableCgroup } from './values';
 
 const KINDS: readonly EventKind[] = ['emptied', 'oom', 'frozen'];
@@ -33,7 +34,7 @@ export function watchTargets(rt: Runtime, caller: Caller, cgroup: string): Watch
     try {
       cg = readableCgroup(rt, caller, h, cgroup);
     } catch (err) {
-      if (err instanceof CgmError && err.code === 'AccessDenied') denied ??= err;
+      if (isDenial(err)) denied ??= err;
       else if (!(err instanceof CgmError) || (err.code !== 'FileNotFound' && err.code !== 'NoSuchController')) throw err;
       continue;
     }
@@ -48,13 +49,13 @@ export function watchTargets(rt: Runtime, caller: Caller, cgroup: string): Watch
         // (RemoveOnEmpty: write access to its directory) may have the flag set for it.
         if (h.version === 1 && kind === 'emptied') assertAccess(rt, caller, h, cg, undefined, 'write');
       } catch (err) {
-        if (err instanceof CgmError && err.code === 'AccessDenied') denied ??= err;
+        if (isDenial(err)) denied ??= err;
         continue;
       }
       chosen.set(kind, { h, cg, kind });
     }
   }
-  if (chosen.size > 0) return KINDS.flatMap((k) => (chosen.has(k) ? [chosen.get(k) as WatchTarget] : []));
+  if (chosen.size > 0) return KINDS.flatMap((k) => chosen.get(k) ?? []);
   if (denied) throw denied;
   if (found) throw new CgmError('NotSupported', `no event source for cgroup ${JSON.stringify(cgroup)} in any hierarchy (v1 Emptied needs the daemon's release agent)`);
   throw new CgmError('FileNotFound', `cgroup ${JSON.stringify(cgroup)} does not exist in any hierarchy`);
