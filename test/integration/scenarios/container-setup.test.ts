@@ -26,7 +26,7 @@ describeOnEachLayout('container setup in one call (cgmanager1)', (s, layout) => 
     const cg = s().env.cgroupOf(pid, s().label(kind));
     const base = s().env.cgPath(s().label(kind));
     if (cg === undefined || !cg.startsWith(base)) return cg;
-    return cg.slice(base.length).replace(/^\//, '').replace(/\/\.cgm_leaf$/, '');
+    return cg.slice(base.length).replace(/^\//, '').replace(/(^|\/)\.cgm_leaf$/, '');
   };
   // The same limits on both versions, some in the other version's names (translated).
   const LIMITS = { 'memory.max': '64M', 'pids.max': '50', 'cpu.shares': '512' };
