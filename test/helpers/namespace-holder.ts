@@ -34,9 +34,29 @@ function mountCommands(spec: LayoutSpec): { hierarchies: MountedHierarchy[]; scr
     script.push(`mkdir ${mountPoint}`, `${mount} ${mountPoint}`);
   };
   for (const name of spec.named) add(`name=${name}`, name, `mount -t cgroup -o none,name=${name} cgroup`);
-  for (const c of spec.controllers) add(c, c, `mount -t cgroup -o ${c} cgroup`);
+  for (const c of spec.controllers) add(c, c, `mount -t cgroup -o ${v1MountOptions(c)} cgroup`);
   if (spec.cgroup2) add('unified', 'unified', `mount -t cgroup2${cgroup2Options()} cgroup2`);
   return { hierarchies, script };
+}
+
+/**
+ * A v1 controller can only be mounted again with the same set its hierarchy has: where the
+ * host co-mounts it (cpu,cpuacct), the private mount names them all. The test still calls the
+ * hierarchy by the one controller it asked for.
+ */
+function v1MountOptions(controller: string, mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8')): string {
+  const known = new Set(
+    fs.readFileSync('/proc/cgroups', 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.split('\t')[0]),
+  );
+  for (const line of mountinfo.split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-', 6);
+    if (sep < 0 || f[sep + 1] !== 'cgroup') continue;
+    const options = (f[sep + 3] ?? '').split(',');
+    if (!options.includes(controller)) continue;
+    return options.filter((o) => known.has(o) || o.startsWith('name=')).join(',');
+  }
+  return controller;
 }
 
 /**

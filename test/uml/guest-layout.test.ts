@@ -1,7 +1,10 @@
 // Keeps the UML lane honest (issue 9): inside a guest started by test/uml/lane.ts, checks that
 // the kernel is UML and that /sys/fs/cgroup really has the layout the lane asked for, with
 // free controllers (v2: cgroup2 with nsdelegate and cpu, io, memory, pids enabled at the root).
-// On a plain host there is nothing to check, and the suite says so.
+// Also that user processes' vector registers survive task switches, which on AMX hosts
+// depends on test/uml/xstate-shim.c. On a plain host there is nothing to check, and the
+// suite says so.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { hostCgroupMounts } from '../helpers/leftovers';
@@ -26,6 +29,27 @@ describe.skipIf(reason !== undefined)(titled(`the UML guest has the ${LAYOUT ?? 
   it('runs on a User-Mode Linux kernel', () => {
     expect(fs.readFileSync('/proc/cpuinfo', 'utf8')).toMatch(/^model name\s*: UML$/m);
   });
+
+  // SHA-256 (SIMD in OpenSSL), Buffer copies (glibc's AVX2/AVX-512 memcpy) and float sums, in
+  // three processes at once so that the kernel switches between them mid-computation: a lost
+  // or misplaced part of the FPU state shows as a different result. Expected: the host's.
+  it('vector registers survive task switches: three processes at once compute what the host does', async () => {
+    const script = [
+      'const c = require("crypto"); let h = ""; for (let i = 0; i < 3000; i++) h = c.createHash("sha256").update(h + i).digest("hex");',
+      'let b = Buffer.alloc(1 << 16); let x = 0; for (let i = 0; i < 3000; i++) { b.fill(i & 255, i % 100); b = Buffer.from(b); x = (x + b[(i * 7919) % b.length]) % 65521; }',
+      'let f = 0; const a = new Float64Array(4096); for (let r = 0; r < 200; r++) for (let i = 0; i < a.length; i++) { a[i] = a[i] * 0.5 + i * 0.25 + r; f += a[i]; }',
+      'process.stdout.write(`${h.slice(0, 16)} ${x} ${f}`);',
+    ].join('\n');
+    const run = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('error', reject);
+        child.on('close', (code, signal) => (code === 0 ? resolve(out) : reject(new Error(`exit ${String(code ?? signal)}`))));
+      });
+    expect(await Promise.all([run(), run(), run()])).toEqual(Array(3).fill('bf0d2ae4aa98a8ad 48199 995861504.0000912'));
+  }, 120_000);
 
   it.runIf(LAYOUT === 'v2')('v2: cgroup2 with nsdelegate at /sys/fs/cgroup, cpu io memory pids enabled, no v1 hierarchy', () => {
     const m = mountOptions('/sys/fs/cgroup');
