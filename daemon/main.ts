@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // cgmanager: start-up and shutdown of the daemon. Parses options, discovers the
 // hierarchies, takes the socket (or the one systemd passed), serves until SIGTERM.
 import { CommanderError } from 'commander';

@@ -86,8 +86,13 @@ export function closedRun(loadgen: string, server: { pid: number; socket: string
   return { ...r, cpuPerCallUs: cpu / Math.max(1, r.calls), perSecond: r.calls / r.seconds };
 }
 
-/** Holds `conns` connections (each made one call) and returns the server's RSS meanwhile. */
-export async function holdConnections(loadgen: string, server: { pid: number; socket: string }, msg: string, conns: number): Promise<{ rssMiB: number; held: number }> {
+/**
+ * Holds `conns` connections (each made one call) and returns the server's RSS half a second
+ * after the last one connected, and again once they have been quiet for `quietS` seconds.
+ */
+export async function holdConnections(
+  loadgen: string, server: { pid: number; socket: string }, msg: string, conns: number, quietS: number,
+): Promise<{ rssMiB: number; steadyRssMiB: number; held: number }> {
   const child = spawn(loadgen, [server.socket, msg, 'hold', String(conns)], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   const held = await new Promise<number>((resolve, reject) => {
@@ -100,9 +105,11 @@ export async function holdConnections(loadgen: string, server: { pid: number; so
   });
   await new Promise((r) => setTimeout(r, 500)); // let the server settle (GC) before reading its RSS
   const rss = rssMiB(server.pid);
+  await new Promise((r) => setTimeout(r, quietS * 1000));
+  const steadyRssMiB = rssMiB(server.pid);
   child.removeAllListeners('exit');
   const exited = new Promise((r) => child.once('exit', r));
   child.stdin?.end();
   await exited;
-  return { rssMiB: rss, held };
+  return { rssMiB: rss, steadyRssMiB, held };
 }

@@ -11,6 +11,7 @@ import { connect, type CgmanagerClient } from '../../client';
 import { discoverLayout, readProcCgroup } from '../../daemon/cgroupfs/discover';
 import type { Hierarchy } from '../../daemon/cgroupfs/layout';
 import { percentile, record, runCycle, type CycleTarget, type Latencies } from './cycle';
+import { DAEMON_NODE_FLAGS } from '../../daemon/node-flags';
 import { closedRun, compileTools, getValueMessage, holdConnections, rssMiB, runLoad, startReference, type LoadResult } from './reference';
 import { removeTree as removeSetupTree, setupCall, setupFloorUs, setupTarget, setupThroughDaemon, type SetupTarget } from './setup-bench';
 
@@ -41,6 +42,8 @@ const ONLY = new Set((arg('--only') ?? 'cycle,reference,setup').split(','));
 const LOAD_SECONDS = Number(arg('--seconds') ?? 3);
 /** connections the daemon holds for the memory figure */
 const HELD_CONNECTIONS = Number(arg('--connections') ?? 5000);
+/** How long the held connections stay quiet before RSS is read again: V8's memory reducer starts after 8 s. */
+const HOLD_QUIET_S = 12;
 const progress = (msg: string): void => {
   if (process.env.CGM_BENCH_VERBOSE) process.stderr.write(`bench: ${msg}\n`);
 };
@@ -96,7 +99,8 @@ function startDaemon(dir: string, level: string, name = level, extra: string[] =
   const socket = path.join(dir, `sock-${name}`);
   // Through sh for `ulimit -n`: thousands of held connections need as many fds (and as
   // many /proc/PID/cgroup fds); exec keeps the daemon's pid the child's.
-  const argv = [main, '--socket', socket, '--log-level', level, '--log-file', path.join(dir, `daemon-${name}.log`), ...extra];
+  // The V8 options the installed daemon runs with (its shebang and systemd unit).
+  const argv = [...DAEMON_NODE_FLAGS, main, '--socket', socket, '--log-level', level, '--log-file', path.join(dir, `daemon-${name}.log`), ...extra];
   const child = spawn('/bin/sh', ['-c', 'ulimit -n 65536 2>/dev/null; exec "$0" "$@"', process.execPath, ...argv], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -408,7 +412,7 @@ async function referenceSection(out: string[], x: ReferenceContext): Promise<voi
   const openRef = [open(servers.ref, satRef / 2), open(servers.ref, satRef / 2)].sort((a, b) => a.p99 - b.p99)[0] as LoadResult;
 
   progress(`reference: ${HELD_CONNECTIONS} connections`);
-  const held = await holdConnections(tools.loadgen, servers.daemon, msg, HELD_CONNECTIONS);
+  const held = await holdConnections(tools.loadgen, servers.daemon, msg, HELD_CONNECTIONS, HOLD_QUIET_S);
   await stopDaemon(d.child);
 
   // The C reference logs nothing; the daemon logs every request at info by default.
@@ -439,9 +443,12 @@ async function referenceSection(out: string[], x: ReferenceContext): Promise<voi
     `${'  daemon: open loop at half its saturation, p50/p99'.padEnd(52)} ${`${fmt(openDaemon.p50)} / ${fmt(openDaemon.p99)}`.padStart(22)}   (${Math.round(satDaemon / 2)} calls/s, p99.9 ${fmt(openDaemon.p999)}; target p99 <= 1 ms: ${verdict(okP99)})`,
   );
   out.push(line('  errors (daemon, all runs)', String(eight.daemon.errors + sat.daemon.errors + openDaemon.errors + openDaemon.overflow)));
-  const okRss = held.held === HELD_CONNECTIONS && held.rssMiB <= 80 * 1.048576; // 80 MB = 76.3 MiB
+  const okRss = held.held === HELD_CONNECTIONS && held.steadyRssMiB <= 80 * 1.048576; // 80 MB = 76.3 MiB
   out.push(
-    `${`  daemon RSS, ${held.held} connections held`.padEnd(52)} ${`${held.rssMiB.toFixed(1)} MiB`.padStart(22)}   (idle ${idleRss.toFixed(1)} MiB; target <= 80 MB = 76.3 MiB: ${verdict(okRss)})`,
+    `${`  daemon RSS, ${held.held} connections held`.padEnd(52)} ${`${held.rssMiB.toFixed(1)} MiB`.padStart(22)}   (idle ${idleRss.toFixed(1)} MiB; half a second after the last connected)`,
+  );
+  out.push(
+    `${`  daemon RSS, the same ${HOLD_QUIET_S} s later`.padEnd(52)} ${`${held.steadyRssMiB.toFixed(1)} MiB`.padStart(22)}   (V8's memory reducer has run; target <= 80 MB = 76.3 MiB: ${verdict(okRss)})`,
   );
   out.push('');
 }

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, skipReason, startTestDaemon, titled, type TestDaemon } from '../../helpers';
 import { REPO_ROOT } from '../../helpers/requirements';
 import { API_VERSION } from '../../../daemon/dbus/interface';
+import { DAEMON_NODE_FLAGS } from '../../../daemon/node-flags';
 import { CLIENT_ENV } from '../../helpers/processes';
 
 const NODE_DIR = fs.existsSync('/usr/include/node/node_api.h') ? '/usr' : undefined;
@@ -96,7 +97,9 @@ describe.skipIf(reason !== undefined)(titled('npm pack, npm install -g, run from
   it('puts cgmanager, cgm and cgproxy on PATH, their man pages in share/man, and builds the addon', () => {
     for (const name of ['cgmanager', 'cgm', 'cgproxy']) {
       fs.accessSync(bin(name), fs.constants.X_OK);
-      expect(fs.readFileSync(bin(name), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+      // The daemon's V8 options ride in its shebang (daemon/node-flags.ts).
+      const shebang = name === 'cgmanager' ? `#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS.join(' ')}\n` : '#!/usr/bin/env node\n';
+      expect(fs.readFileSync(bin(name), 'utf8').startsWith(shebang)).toBe(true);
     }
     for (const page of ['man1/cgm.1', 'man8/cgmanager.8', 'man8/cgproxy.8']) expect(fs.existsSync(path.join(prefix, 'share', 'man', page))).toBe(true);
     expect(fs.existsSync(path.join(installed, 'addon', 'build', 'Release', 'cgm_native.node'))).toBe(true);
