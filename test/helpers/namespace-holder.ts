@@ -34,7 +34,18 @@ function mountCommands(spec: LayoutSpec): { hierarchies: MountedHierarchy[]; scr
     script.push(`mkdir ${mountPoint}`, `${mount} ${mountPoint}`);
   };
   for (const name of spec.named) add(`name=${name}`, name, `mount -t cgroup -o none,name=${name} cgroup`);
-  for (const c of spec.controllers) add(c, c, `mount -t cgroup -o ${v1MountOptions(c)} cgroup`);
+  // Controllers the host co-mounts (cpu,cpuacct; or all of them in one hierarchy) share one
+  // mount here too: each is still its own label, naming the same mount point.
+  const mountedAt = new Map<string, string>();
+  for (const c of spec.controllers) {
+    const options = v1MountOptions(c);
+    const shared = mountedAt.get(options);
+    if (shared !== undefined) hierarchies.push({ label: c, version: 1, mountPoint: shared });
+    else {
+      add(c, c, `mount -t cgroup -o ${options} cgroup`);
+      mountedAt.set(options, `${CGROUP_ROOT}/${c}`);
+    }
+  }
   if (spec.cgroup2) add('unified', 'unified', `mount -t cgroup2${cgroup2Options()} cgroup2`);
   return { hierarchies, script };
 }
@@ -131,7 +142,7 @@ export class Holder {
     const holder = new Holder(child.pid, hierarchies, child);
     // The daemon must see exactly our hierarchies: anything else would be host state in its layout.
     const seen = cgroupMountPoints(fs.readFileSync(`/proc/${child.pid}/mountinfo`, 'utf8')).sort();
-    const expected = hierarchies.map((h) => h.mountPoint).sort();
+    const expected = [...new Set(hierarchies.map((h) => h.mountPoint))].sort();
     if (JSON.stringify(seen) !== JSON.stringify(expected)) {
       await holder.stop();
       throw new Error(`private layout is not isolated: saw ${seen.join(' ')}, expected ${expected.join(' ')}`);

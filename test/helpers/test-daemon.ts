@@ -205,15 +205,20 @@ class Env implements TestDaemon {
       controllers: this.spec.controllers ?? [],
       marker: this.dir,
     });
+    const made = new Set<string>();
     for (const h of this.holder.hierarchies) {
       // Named hierarchies are new: everyone sits at their root. Real ones: below our own cgroup.
       const own = h.label.startsWith('name=') ? '/' : procCgroupPath('self', h.label);
       if (own === undefined) throw new Error(`the test process has no cgroup in ${h.label}`);
       const cgPath = joinCg(own, this.baseName);
       const fsPath = this.holder.hostPath(joinCg(h.mountPoint, cgPath));
-      fs.mkdirSync(fsPath);
-      if (h.version === 1) seedCpusetDir(fsPath);
-      else enableControllersForChildren(fsPath);
+      // Co-mounted controllers are one hierarchy under several labels: one base.
+      if (!made.has(fsPath)) {
+        fs.mkdirSync(fsPath);
+        made.add(fsPath);
+        if (h.version === 1) seedCpusetDir(fsPath);
+        else enableControllersForChildren(fsPath);
+      }
       this.baseMap.set(h.label, { label: h.label, version: h.version, fsPath, cgPath });
     }
     await this.startDaemon();
@@ -298,12 +303,18 @@ class Env implements TestDaemon {
   /** The cgroup.procs files a client is placed through, per `at`. */
   private placement(at: ClientOptions['at']): string[] {
     if (at === false) return [];
-    return [...this.baseMap.values()].map((b) => {
-      const rel = typeof at === 'string' ? at : (at?.[b.label] ?? '');
+    // One file per hierarchy: labels of co-mounted controllers share one, where a cgroup named
+    // for any of them in `at` wins over the base.
+    const byBase = new Map<string, string>();
+    for (const b of this.baseMap.values()) {
+      const named = typeof at === 'string' ? at : at?.[b.label];
+      if (named === undefined && byBase.has(b.fsPath)) continue;
+      const rel = named ?? '';
       const dir = this.fsPath(b.label, rel);
       if (!fs.existsSync(dir)) throw new Error(`cannot start a client in ${b.label}:${this.cgPath(b.label, rel)}: no such cgroup`);
-      return placementFile(dir, b.version);
-    });
+      byBase.set(b.fsPath, placementFile(dir, b.version));
+    }
+    return [...byBase.values()];
   }
 
   private argvFor(cmd: readonly string[], options: ClientOptions): string[] {
@@ -395,11 +406,13 @@ class Env implements TestDaemon {
     await Promise.all([...this.longLived].map((l) => l.stop()));
     if (this.daemon) await stopChild(this.daemon, 'SIGTERM', 5000);
     await this.daemonOutput?.catch(() => undefined);
+    const removed = new Set<string>();
     for (const b of this.baseMap.values()) {
       // Through the holder while it lives; else, for real hierarchies, through the host's mounts
-      // (named ones are emptied by destroyNamedHierarchy below).
+      // (named ones are emptied by destroyNamedHierarchy below). Co-mounted labels share a base.
       const dir = this.holder?.alive ? b.fsPath : hostPathOf(b);
-      if (dir === undefined) continue;
+      if (dir === undefined || removed.has(dir)) continue;
+      removed.add(dir);
       const left = await removeCgroupTree(dir);
       if (left.length > 0) problems.push(`could not remove ${left.join(', ')}`);
     }

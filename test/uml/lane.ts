@@ -40,6 +40,8 @@ const SMOKE_V1 = ['test/integration/lifecycle/mount-change.test.ts', 'test/integ
 /** hybrid has v1 cpu and memory and a cgroup2: every method, cgm and the client library. */
 const SMOKE_HYBRID = ['test/integration/daemon/methods.test.ts', 'test/integration/client/cgm.test.ts', 'test/integration/client/library.test.ts'];
 
+const V1_SCENARIOS_EXCLUDE = { 'test/integration/scenarios/setup-rollback-leaf.test.ts': 'needs a cgroup2 mount (runs on v2 and on the host)' };
+
 const NEEDS_V1_CPU_MEMORY = 'written against the v1 cpu and memory hierarchies (cpu.shares, memory.limit_in_bytes); runs in the hybrid smoke';
 
 /**
@@ -65,12 +67,10 @@ export const FULL_PLAN: readonly Run[] = [
   },
   { layout: 'v1', paths: SMOKE_V1 },
   // The scenarios' v1 halves (Docker-/LXD-style, freeze/kill, cgmanager1's Setup) with cpu,cpuacct
-  // co-mounted; the host's own separate v1 controllers run them in `npm test`.
-  {
-    layout: 'v1-comount',
-    paths: [...SMOKE_V1, 'test/integration/scenarios'],
-    exclude: { 'test/integration/scenarios/setup-rollback-leaf.test.ts': 'needs a cgroup2 mount (runs on v2 and on the host)' },
-  },
+  // co-mounted, and with every controller in one hierarchy; the host's own separate v1
+  // controllers run them in `npm test`.
+  { layout: 'v1-comount', paths: [...SMOKE_V1, 'test/integration/scenarios'], exclude: V1_SCENARIOS_EXCLUDE },
+  { layout: 'v1-all', paths: ['test/integration/scenarios'], exclude: V1_SCENARIOS_EXCLUDE },
   { layout: 'hybrid', paths: SMOKE_HYBRID, split: true },
 ];
 
@@ -80,7 +80,7 @@ export const FULL_PLAN: readonly Run[] = [
  * suites whose behaviour depends on the layout most: every method, delegation, device ACLs, the seed
  * scenarios (Docker-style, LXD-style, freeze/kill, cgmanager1's container setup), cgproxy in
  * a container (classic and cgmanager1 calls), events (plain and through cgproxy), and every
- * hostile-client suite; plus the v1, v1-comount and hybrid smoke runs. The v1 halves
+ * hostile-client suite; plus the v1, v1-comount, v1-all and hybrid runs of FULL_PLAN. The v1 halves
  * of the scenarios run natively in `npm test` on this host's v1 controllers. `--full` runs
  * FULL_PLAN.
  */

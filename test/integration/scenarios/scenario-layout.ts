@@ -1,6 +1,6 @@
 // The layouts the seed scenarios run on: real v1 controllers (each its own hierarchy, as on
-// this host and in `uml-run --layout v1`) or a cgroup2 whose controllers reach the test's
-// cgroup (`uml-run --layout v2`). Each says visibly why it cannot run where it cannot.
+// this host and in `uml-run --layout v1`, or co-mounted: `--layout v1-comount`, `v1-all`) or a
+// cgroup2 whose controllers reach the test's cgroup (`uml-run --layout v2`). Each says visibly why it cannot run where it cannot.
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe } from 'vitest';
 import * as path from 'node:path';
