@@ -282,8 +282,9 @@ function probeBoot(): Promise<{ boots: boolean; log: string }> {
 /** Builds the XSTATE shim into `dir`; its path, or an error message. */
 function buildXstateShim(dir: string): { lib?: string; error?: string } {
   const lib = path.join(dir, 'xstate-shim.so');
-  const cc = spawnSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', lib, XSTATE_SHIM_SOURCE, '-ldl'], { encoding: 'utf8' });
-  if (cc.error) return { error: `cannot run ${process.env.CC ?? 'cc'}: ${cc.error.message}` };
+  const compiler = process.env.CC ?? 'cc';
+  const cc = spawnSync(compiler, ['-O2', '-Wall', '-shared', '-fPIC', '-o', lib, XSTATE_SHIM_SOURCE, '-ldl'], { encoding: 'utf8' });
+  if (cc.error) return { error: `cannot run ${compiler}: ${cc.error.message}` };
   if (cc.status !== 0) return { error: `building ${XSTATE_SHIM_SOURCE} failed:\n${cc.stderr}` };
   return { lib };
 }
